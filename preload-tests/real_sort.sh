@@ -1,0 +1,6 @@
+#!/bin/bash
+# Real program under bmalloc: sort -n of 2 million generated numbers, and sort variants
+# Runs it without and with LD_PRELOAD=$BMALLOC_LIB (BMALLOC_STATS=0), compares stdout and exit
+# status exactly, and proves the preload was active (an exit report from the program's own pid).
+# The workload is preload-tests/compat/cases/sort-n.sh (also part of `make compat`).
+exec "$(dirname "$0")/compat/runcase" sort-n
