@@ -295,7 +295,7 @@ static void exhaust_phase(enum api api, size_t size, size_t align, int grow)
     su_msg("  %s: %zu blocks until ENOMEM, %zu again after freeing", what, n1, n2);
 }
 
-static void child(void)
+static void set_limit(void)
 {
     long vm = proc_status_kib("VmSize");
     if (vm <= 0)
@@ -305,66 +305,104 @@ static void child(void)
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         FATAL("setrlimit(RLIMIT_AS): %s", strerror(errno));
     su_msg("t_oom child: VmSize %ld KiB, RLIMIT_AS %lu MiB", vm, (unsigned long)(rl.rlim_cur / MiB));
+}
 
-    huge_requests();
+/* Each phase runs in its own child process, so that one phase's leftovers do not starve the
+ * next; "all" runs them one after the other in one process. */
+static const char *const phases[] = {"huge",        "large8m",     "large1m",  "memalign100k",
+                                     "calloc3000",  "posix1000",   "aligned4k", "realloc200",
+                                     "malloc64",    "malloc24",    "all",       "exit-exhausted",
+                                     NULL};
+
+static void phase(const char *name)
+{
+    int all = strcmp(name, "all") == 0;
+    if (all || !strcmp(name, "huge"))
+        huge_requests();
     /* large first (mmapped, returned on free), then medium and small */
-    exhaust_phase(A_MALLOC, 8 * MiB, 0, 0);
-    exhaust_phase(A_MALLOC, 3 * MiB / 2, 0, 0);
-    exhaust_phase(A_MEMALIGN, 100000, 256, 0);
-    exhaust_phase(A_CALLOC, 3000, 0, 0);
-    exhaust_phase(A_POSIX_MEMALIGN, 1000, 64, 0);
-    exhaust_phase(A_ALIGNED_ALLOC, 4096, 4096, 0);
-    exhaust_phase(A_REALLOC_NULL, 200, 0, 0);
-    exhaust_phase(A_MALLOC, 64, 0, 1);
-    exhaust_phase(A_MALLOC, 24, 0, 0);
-    /* huge requests once more, after all that */
-    huge_requests();
+    if (all || !strcmp(name, "large8m"))
+        exhaust_phase(A_MALLOC, 8 * MiB, 0, 0);
+    if (all || !strcmp(name, "large1m"))
+        exhaust_phase(A_MALLOC, 3 * MiB / 2, 0, 0);
+    if (all || !strcmp(name, "memalign100k"))
+        exhaust_phase(A_MEMALIGN, 100000, 256, 0);
+    if (all || !strcmp(name, "calloc3000"))
+        exhaust_phase(A_CALLOC, 3000, 0, 0);
+    if (all || !strcmp(name, "posix1000"))
+        exhaust_phase(A_POSIX_MEMALIGN, 1000, 64, 0);
+    if (all || !strcmp(name, "aligned4k"))
+        exhaust_phase(A_ALIGNED_ALLOC, 4096, 4096, 0);
+    if (all || !strcmp(name, "realloc200"))
+        exhaust_phase(A_REALLOC_NULL, 200, 0, 0);
+    if (all || !strcmp(name, "malloc64"))
+        exhaust_phase(A_MALLOC, 64, 0, 1);
+    if (all || !strcmp(name, "malloc24"))
+        exhaust_phase(A_MALLOC, 24, 0, 0);
+    if (all)
+        huge_requests();
+    if (!strcmp(name, "exit-exhausted")) {
+        /* exit while the memory is exhausted: the report must still be written */
+        uint64_t seq = 0;
+        size_t n = 0;
+        node *held = exhaust(A_MALLOC, 512, 0, &n, &seq);
+        (void)held;
+        su_msg("t_oom child: exiting with %zu blocks held and memory exhausted", n);
+    }
+}
 
-    /* exit while the memory is exhausted: the report must still be written */
-    uint64_t seq = 0;
-    size_t n = 0;
-    node *held = exhaust(A_MALLOC, 512, 0, &n, &seq);
-    (void)held;
-    su_msg("t_oom child: exiting with %zu blocks held and memory exhausted", n);
+static void check_report(const char *report)
+{
+    static char text[1 << 16];
+    long len = read_file(report, text, sizeof text);
+    CHECK_MSG(len > 0, "no exit report in %s", report);
+    if (len <= 0)
+        return;
+    CHECK_MSG(strstr(text, "V Memory Statistics (bmalloc: ") != NULL,
+              "report lacks the V line: [%.300s]", text);
+    CHECK_MSG(strncmp(text, "\nV ", 3) == 0, "report does not start with a blank line and V");
+    char *s = strstr(text, "\nS ");
+    CHECK_MSG(s != NULL, "report lacks the S line: [%.300s]", text);
+    if (s) {
+        long long used = -1, fr = -1;
+        CHECK_MSG(sscanf(s + 3, "%lld/%lld", &used, &fr) == 2 && used > 0,
+                  "S line unreadable or no bytes in use: [%.80s]", s + 1);
+    }
 }
 
 int main(int argc, char **argv)
 {
     require_bmalloc();
-    if (argc > 1 && strcmp(argv[1], "child") == 0) {
-        child();
-        return test_done("t_oom child");
+    if (argc > 2 && strcmp(argv[1], "child") == 0) {
+        set_limit();
+        phase(argv[2]);
+        return test_done(argv[2]);
     }
-    char report[1024], out[1024], err[1024];
-    snprintf(report, sizeof report, "%s/oom_report.txt", test_tmp());
-    snprintf(out, sizeof out, "%s/oom_child.out", test_tmp());
-    snprintf(err, sizeof err, "%s/oom_child.err", test_tmp());
-    char envv[1100];
-    snprintf(envv, sizeof envv, "BMALLOC_STATS=%s", report);
-    char *args[] = {"child", NULL};
-    char *env[] = {envv, NULL};
-    unlink(report);
-    int st = run_self(args, env, out, err);
-    static char text[1 << 16];
-    long len = read_file(err, text, sizeof text);
-    if (len > 0)
-        check_msg("--- child stderr:\n%s\n---\n", text);
-    char how[128];
-    describe_status(st, how, sizeof how);
-    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "t_oom child %s", how);
-    len = read_file(report, text, sizeof text);
-    CHECK_MSG(len > 0, "no exit report in %s", report);
-    if (len > 0) {
-        CHECK_MSG(strstr(text, "V Memory Statistics (bmalloc: ") != NULL,
-                  "report lacks the V line: [%.300s]", text);
-        CHECK_MSG(strncmp(text, "\nV ", 3) == 0, "report does not start with a blank line and V");
-        char *s = strstr(text, "\nS ");
-        CHECK_MSG(s != NULL, "report lacks the S line: [%.300s]", text);
-        if (s) {
-            long long used = -1, fr = -1;
-            CHECK_MSG(sscanf(s + 3, "%lld/%lld", &used, &fr) == 2 && used > 0,
-                      "S line unreadable or no bytes in use: [%.80s]", s + 1);
-        }
+    const char *only = argc > 1 ? argv[1] : NULL; /* t_oom [phase] runs one phase */
+    for (int i = 0; phases[i]; i++) {
+        if (only && strcmp(only, phases[i]))
+            continue;
+        char report[1024], out[1024], err[1024];
+        snprintf(report, sizeof report, "%s/oom_report_%s.txt", test_tmp(), phases[i]);
+        snprintf(out, sizeof out, "%s/oom_%s.out", test_tmp(), phases[i]);
+        snprintf(err, sizeof err, "%s/oom_%s.err", test_tmp(), phases[i]);
+        char envv[1100];
+        snprintf(envv, sizeof envv, "BMALLOC_STATS=%s", report);
+        char *args[] = {"child", (char *)phases[i], NULL};
+        char *env[] = {envv, NULL};
+        unlink(report);
+        int st = run_self(args, env, out, err);
+        static char text[1 << 16];
+        long len = read_file(err, text, sizeof text);
+        check_msg("--- phase %s:\n", phases[i]);
+        if (len > 0 && write(2, text, len) != len)
+            ;
+        char how[128];
+        describe_status(st, how, sizeof how);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "t_oom phase %s: child %s", phases[i],
+                  how);
+        /* every phase ends with an exit report; the last one exits with memory exhausted */
+        if (su_is_bmalloc())
+            check_report(report);
     }
     return test_done("t_oom");
 }

@@ -1,0 +1,119 @@
+//! The 16-byte header in front of every block: a magic number, the block's state and bucket,
+//! and one word whose meaning depends on the state.
+//!
+//! ```text
+//! tag  (u64) = MAGIC << 32 | state << 8 | bucket
+//! link (u64) = FREE:    next block on the free list (header address, 0 ends the list)
+//!              USED:    unused
+//!              ALIGNED: distance back from this header to the header of the block holding it
+//!              LARGE:   length of the mapping that holds the block
+//! ```
+//! Keeping the free-list link in the header (not in the payload) means a free block's payload
+//! is never written by us, and a clobbered header is seen before its link is followed.
+
+use crate::size_class::HEADER;
+
+/// "bmal" in ASCII: what a header's upper half must hold.
+pub const MAGIC: u32 = 0x626d_616c;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum State {
+    /// On a heap's free list.
+    Free = b'F',
+    /// Handed out by malloc and friends.
+    Used = b'U',
+    /// A second header inside a used block, in front of an over-aligned pointer.
+    Aligned = b'A',
+    /// A block with a mapping of its own.
+    Large = b'L',
+}
+
+#[repr(C)]
+pub struct Header {
+    pub tag: u64,
+    pub link: usize,
+}
+
+/// The tag of a block in `state` and bucket `bucket`.
+#[inline(always)]
+pub const fn tag(state: State, bucket: usize) -> u64 {
+    ((MAGIC as u64) << 32) | ((state as u64) << 8) | bucket as u64
+}
+
+/// Reads a tag back: `None` when the magic or the state is not one of ours.
+pub fn decode(tag: u64) -> Option<(State, usize)> {
+    if (tag >> 32) as u32 != MAGIC || (tag >> 16) as u16 != 0 {
+        return None;
+    }
+    let state = match (tag >> 8) as u8 {
+        b'F' => State::Free,
+        b'U' => State::Used,
+        b'A' => State::Aligned,
+        b'L' => State::Large,
+        _ => return None,
+    };
+    Some((state, (tag & 0xff) as usize))
+}
+
+/// The header in front of a user pointer.
+#[inline(always)]
+pub fn of_user(p: *mut u8) -> *mut Header {
+    p.wrapping_sub(HEADER).cast()
+}
+
+/// The user pointer behind a header.
+#[inline(always)]
+pub fn user_of(h: *mut Header) -> *mut u8 {
+    h.cast::<u8>().wrapping_add(HEADER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_for_every_state_and_bucket() {
+        for state in [State::Free, State::Used, State::Aligned, State::Large] {
+            for b in 0..64 {
+                assert_eq!(decode(tag(state, b)), Some((state, b)));
+            }
+        }
+    }
+
+    #[test]
+    fn states_differ_so_a_free_block_never_reads_as_used() {
+        assert_ne!(tag(State::Free, 3), tag(State::Used, 3));
+        assert_ne!(tag(State::Used, 3), tag(State::Used, 4));
+    }
+
+    #[test]
+    fn clobbered_tags_are_rejected() {
+        assert_eq!(decode(0), None);
+        assert_eq!(decode(0x4141_4141_4141_4141), None);
+        assert_eq!(
+            decode(tag(State::Used, 2) ^ (1 << 40)),
+            None,
+            "magic bit flipped"
+        );
+        assert_eq!(
+            decode(tag(State::Used, 2) | (1 << 20)),
+            None,
+            "spare bits set"
+        );
+        assert_eq!(
+            decode(((MAGIC as u64) << 32) | (b'X' as u64) << 8),
+            None,
+            "unknown state"
+        );
+    }
+
+    #[test]
+    fn header_is_sixteen_bytes_in_front_of_the_user_pointer() {
+        assert_eq!(core::mem::size_of::<Header>(), 16);
+        let mut words = [0u64; 4];
+        let h = words.as_mut_ptr().cast::<Header>();
+        assert_eq!(user_of(h) as usize - h as usize, 16);
+        assert_eq!(of_user(user_of(h)), h);
+    }
+}

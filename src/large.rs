@@ -1,0 +1,117 @@
+//! Large blocks: more than a small bucket holds, or over-aligned beyond what fits in one. Each
+//! has a mapping of its own that goes back to the OS on free, so big buffers never stay
+//! resident. The header sits in the mapping's first page, 16 bytes before the user pointer;
+//! its link holds the mapping's length, and the mapping starts at the header's page.
+
+use crate::header::{self, Header, State, tag};
+use crate::size_class::{ALIGN, HEADER, bucket_of};
+use crate::{os, pagemap};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// Large blocks live now, and the bytes of their mappings, for mallinfo.
+pub static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the user pointer sits in a mapping for `align`: right after the header, or at the
+/// first multiple of `align` past it, or (for page alignment and more) one page in.
+fn user_offset(align: usize) -> usize {
+    let page = os::page_size();
+    if align >= page {
+        page
+    } else {
+        align.max(ALIGN).max(HEADER)
+    }
+}
+
+/// A new large block of `size` bytes aligned to `align` (a power of two), or null.
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    let offset = user_offset(align);
+    let Some(len) = size.checked_add(offset).and_then(os::round_to_page) else {
+        return null_mut();
+    };
+    let page = os::page_size();
+    let base = os::map_aligned(len, align.max(page), offset & !(page - 1));
+    if base.is_null() {
+        return base;
+    }
+    if !pagemap::mark(base as usize, len) {
+        os::unmap(base, len);
+        return null_mut();
+    }
+    let p = base.wrapping_add(offset);
+    let h = header::of_user(p);
+    // SAFETY: the header lies inside the fresh mapping, in its first page.
+    unsafe {
+        (*h).tag = tag(State::Large, bucket_of(size));
+        (*h).link = len;
+    }
+    LIVE_BLOCKS.fetch_add(1, Relaxed);
+    LIVE_BYTES.fetch_add(len, Relaxed);
+    p
+}
+
+/// The mapping that holds a large block: (start, length).
+pub fn mapping(h: *mut Header) -> (usize, usize) {
+    let page = os::page_size();
+    // SAFETY: callers checked that `h` is the header of a large block.
+    (h as usize & !(page - 1), unsafe { (*h).link })
+}
+
+/// Bytes usable from `p`, the user pointer of the large block with header `h`.
+pub fn usable(p: *mut u8, h: *mut Header) -> usize {
+    let (start, len) = mapping(h);
+    start + len - p as usize
+}
+
+/// Gives a large block's mapping back to the OS.
+pub fn free(h: *mut Header) {
+    let (start, len) = mapping(h);
+    LIVE_BLOCKS.fetch_sub(1, Relaxed);
+    LIVE_BYTES.fetch_sub(len, Relaxed);
+    pagemap::unmark(start, len);
+    os::unmap(start as *mut u8, len);
+}
+
+/// Resizes a large block in place or by moving its mapping (mremap copies no bytes, it moves
+/// pages). Returns the new user pointer, or null with the old block intact.
+pub fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
+    let (start, len) = mapping(h);
+    let offset = p as usize - start;
+    let Some(new_len) = size.checked_add(offset).and_then(os::round_to_page) else {
+        return null_mut();
+    };
+    if offset >= os::page_size() {
+        return null_mut(); // over-aligned: mremap would lose the alignment; caller copies
+    }
+    pagemap::unmark(start, len);
+    // SAFETY: [start, start+len) is this block's own mapping; MAYMOVE lets the kernel pick.
+    let moved = unsafe {
+        libc::mremap(
+            start as *mut libc::c_void,
+            len,
+            new_len,
+            libc::MREMAP_MAYMOVE,
+        )
+    };
+    if moved == libc::MAP_FAILED {
+        pagemap::mark(start, len);
+        return null_mut();
+    }
+    let new_start = moved as usize;
+    if !pagemap::mark(new_start, new_len) {
+        // No bitmap for the new pages (the OS refused 32 KiB): the block is lost to the
+        // caller either way, so give the pages back and report failure.
+        os::unmap(moved.cast(), new_len);
+        return null_mut();
+    }
+    LIVE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
+    let q = (new_start + offset) as *mut u8;
+    let nh = header::of_user(q);
+    // SAFETY: the header moved with the mapping and lies in its first page.
+    unsafe {
+        (*nh).tag = tag(State::Large, bucket_of(size));
+        (*nh).link = new_len;
+    }
+    q
+}

@@ -1,0 +1,91 @@
+//! Environment variables, read once by the constructor without allocating.
+//!
+//! `BMALLOC_STATS`: unset, empty, `1` or `stderr`: exit report on stderr; `0`: no report;
+//! anything else: a file to write it to, where `%p` stands for the process id and `%%` for `%`.
+
+use crate::fmt::{Buf, Sink};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StatsTarget {
+    Off,
+    Stderr,
+    File,
+}
+
+pub fn parse_stats(value: Option<&[u8]>) -> StatsTarget {
+    match value {
+        None | Some(b"") | Some(b"1") | Some(b"stderr") => StatsTarget::Stderr,
+        Some(b"0") => StatsTarget::Off,
+        Some(_) => StatsTarget::File,
+    }
+}
+
+/// Expands `%p` to `pid` and `%%` to `%` into `out`, NUL-terminated for open(2). False if the
+/// result does not fit.
+pub fn expand_path<const N: usize>(template: &[u8], pid: u32, out: &mut Buf<N>) -> bool {
+    let mut i = 0;
+    while i < template.len() {
+        match (template[i], template.get(i + 1)) {
+            (b'%', Some(b'p')) => {
+                let mut w = crate::fmt::Writer::new(Buf::<12>::new());
+                w.u64(pid as u64);
+                out.put(w.finish().as_bytes());
+                i += 2;
+            }
+            (b'%', Some(b'%')) => {
+                out.put(b"%");
+                i += 2;
+            }
+            (c, _) => {
+                out.put(&[c]);
+                i += 1;
+            }
+        }
+    }
+    out.put(b"\0");
+    !out.cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_values() {
+        assert_eq!(parse_stats(None), StatsTarget::Stderr);
+        assert_eq!(parse_stats(Some(b"")), StatsTarget::Stderr);
+        assert_eq!(parse_stats(Some(b"1")), StatsTarget::Stderr);
+        assert_eq!(parse_stats(Some(b"stderr")), StatsTarget::Stderr);
+        assert_eq!(parse_stats(Some(b"0")), StatsTarget::Off);
+        assert_eq!(parse_stats(Some(b"/tmp/x.%p")), StatsTarget::File);
+        assert_eq!(parse_stats(Some(b"00")), StatsTarget::File);
+    }
+
+    fn expand(t: &str, pid: u32) -> Option<std::string::String> {
+        let mut b = Buf::<64>::new();
+        expand_path(t.as_bytes(), pid, &mut b)
+            .then(|| std::string::String::from_utf8(b.as_bytes().to_vec()).unwrap())
+    }
+
+    #[test]
+    fn pid_and_percent_expand() {
+        assert_eq!(
+            expand("/tmp/s.%p.txt", 4242).as_deref(),
+            Some("/tmp/s.4242.txt\0")
+        );
+        assert_eq!(expand("%p-%p", 7).as_deref(), Some("7-7\0"));
+        assert_eq!(expand("a%%p", 7).as_deref(), Some("a%p\0"));
+        assert_eq!(expand("trailing%", 7).as_deref(), Some("trailing%\0"));
+        assert_eq!(expand("%x", 7).as_deref(), Some("%x\0"));
+    }
+
+    #[test]
+    fn too_long_paths_are_refused() {
+        let long = "x".repeat(100);
+        assert_eq!(expand(&long, 1), None);
+        assert!(
+            expand(&"y".repeat(63), 1).is_some(),
+            "63 bytes + NUL fit in 64"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Which pages of the address space bmalloc obtained: one bit per 4 KiB, so that free() can
+//! tell a wild pointer from one of ours before it reads the header in front of it.
+//!
+//! Two levels: a static table with one slot per GiB of the 47-bit user address space, each
+//! pointing (once that GiB holds any of our memory) to a 32 KiB bitmap mapped on demand.
+//! Lookups are two plain loads; marking is rare (once per chunk or large block) and uses
+//! atomic or/and on bitmap words, so concurrent marks of neighbouring ranges never lose a bit.
+
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+
+const UNIT_SHIFT: u32 = 12;
+const LEAF_SHIFT: u32 = 30;
+const ADDRESS_BITS: u32 = 47;
+const TOP_SLOTS: usize = 1 << (ADDRESS_BITS - LEAF_SHIFT);
+const UNITS_PER_LEAF: usize = 1 << (LEAF_SHIFT - UNIT_SHIFT);
+const LEAF_WORDS: usize = UNITS_PER_LEAF / 64;
+const LEAF_BYTES: usize = LEAF_WORDS * 8;
+
+static TOP: [AtomicPtr<AtomicU64>; TOP_SLOTS] = [const { AtomicPtr::new(null_mut()) }; TOP_SLOTS];
+
+/// Whether the 4 KiB unit holding `addr` belongs to bmalloc.
+#[inline(always)]
+pub fn owns(addr: usize) -> bool {
+    let slot = addr >> LEAF_SHIFT;
+    if slot >= TOP_SLOTS {
+        return false;
+    }
+    let leaf = TOP[slot].load(Acquire);
+    if leaf.is_null() {
+        return false;
+    }
+    let unit = (addr >> UNIT_SHIFT) & (UNITS_PER_LEAF - 1);
+    // SAFETY: a non-null slot points to a live LEAF_WORDS-word bitmap (leaves are never
+    // unmapped) and unit / 64 < LEAF_WORDS.
+    let word = unsafe { (*leaf.add(unit / 64)).load(Relaxed) };
+    (word >> (unit % 64)) & 1 != 0
+}
+
+/// Marks `[start, start + len)` as ours. Returns false if a bitmap could not be mapped.
+#[cold]
+pub fn mark(start: usize, len: usize) -> bool {
+    update(start, len, true)
+}
+
+/// Marks `[start, start + len)` as no longer ours. Call before the memory is unmapped, so that
+/// a new mapping at the same address is never unmarked by us afterwards.
+#[cold]
+pub fn unmark(start: usize, len: usize) {
+    update(start, len, false);
+}
+
+fn update(start: usize, len: usize, set: bool) -> bool {
+    let first = start >> UNIT_SHIFT;
+    let end = (start + len).div_ceil(1 << UNIT_SHIFT);
+    let mut unit = first;
+    while unit < end {
+        let slot = unit / UNITS_PER_LEAF;
+        if slot >= TOP_SLOTS {
+            return false;
+        }
+        let Some(leaf) = leaf_for(slot, set) else {
+            if set {
+                return false;
+            }
+            unit = (slot + 1) * UNITS_PER_LEAF;
+            continue;
+        };
+        let in_leaf = unit % UNITS_PER_LEAF;
+        let word_index = in_leaf / 64;
+        let bit = in_leaf % 64;
+        let run = (64 - bit).min(end - unit);
+        let bits = if run == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << run) - 1) << bit
+        };
+        // SAFETY: leaf is a live bitmap of LEAF_WORDS words and word_index < LEAF_WORDS.
+        let word = unsafe { &*leaf.add(word_index) };
+        if set {
+            word.fetch_or(bits, Release);
+        } else {
+            word.fetch_and(!bits, Release);
+        }
+        unit += run;
+    }
+    true
+}
+
+/// The bitmap of one GiB, mapped and installed on first use when `create` is set.
+fn leaf_for(slot: usize, create: bool) -> Option<*mut AtomicU64> {
+    let leaf = TOP[slot].load(Acquire);
+    if !leaf.is_null() || !create {
+        return (!leaf.is_null()).then_some(leaf);
+    }
+    let fresh = crate::os::map(LEAF_BYTES).cast::<AtomicU64>();
+    if fresh.is_null() {
+        return None;
+    }
+    match TOP[slot].compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
+        Ok(_) => Some(fresh),
+        Err(winner) => {
+            // Another thread installed this GiB's bitmap first: use theirs, drop ours.
+            crate::os::unmap(fresh.cast(), LEAF_BYTES);
+            Some(winner)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Addresses far above anything the test process maps, so the bits are ours alone.
+    const BASE: usize = 0x6000_0000_0000;
+
+    #[test]
+    fn marked_ranges_are_owned_and_their_neighbours_are_not() {
+        let start = BASE + 5 * 4096;
+        assert!(mark(start, 3 * 4096));
+        assert!(!owns(start - 1));
+        assert!(owns(start));
+        assert!(owns(start + 3 * 4096 - 1));
+        assert!(!owns(start + 3 * 4096));
+        unmark(start, 3 * 4096);
+        assert!(!owns(start));
+    }
+
+    #[test]
+    fn ranges_across_words_and_gigabytes() {
+        let start = BASE + (1 << 30) - 70 * 4096;
+        let len = 200 * 4096;
+        assert!(mark(start, len));
+        for off in (0..len).step_by(4096) {
+            assert!(owns(start + off), "offset {off}");
+        }
+        assert!(!owns(start + len));
+        unmark(start + 4096, 4096);
+        assert!(owns(start) && !owns(start + 4096) && owns(start + 2 * 4096));
+    }
+
+    #[test]
+    fn addresses_beyond_user_space_are_never_owned() {
+        assert!(!owns(usize::MAX - 15));
+        assert!(!owns(1 << 47));
+        assert!(!owns(0));
+    }
+}

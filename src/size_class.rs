@@ -1,0 +1,88 @@
+//! Size classes: which power-of-two bucket serves a request, and how big its blocks are.
+//!
+//! Bucket `b` holds blocks whose payload is `16 << b` bytes; the 16-byte header sits in front,
+//! so a block occupies `(16 << b) + 16` bytes (its stride). The power of two counts only the
+//! payload: malloc(64) gets an 80-byte block, not a 128-byte one (see README, "Buckets").
+
+/// Every block's payload, and the header in front of it, is a multiple of this.
+pub const ALIGN: usize = 16;
+/// Size of the header in front of every block.
+pub const HEADER: usize = 16;
+/// log2 of the smallest payload.
+pub const MIN_SHIFT: u32 = 4;
+/// Buckets served from thread heaps: 16 B .. 1 MiB payloads.
+pub const SMALL_BUCKETS: usize = 17;
+/// Largest payload served from a thread heap; larger requests are mapped on their own.
+pub const SMALL_MAX: usize = 16 << (SMALL_BUCKETS - 1);
+/// Buckets that statistics can name: every power of two up to 2^63 bytes.
+pub const ALL_BUCKETS: usize = 64 - MIN_SHIFT as usize;
+
+/// The bucket whose payload is the smallest power of two >= `size` (at least 16 bytes).
+/// Valid for any `size` up to 2^63.
+#[inline(always)]
+pub const fn bucket_of(size: usize) -> usize {
+    let s = if size < ALIGN { ALIGN } else { size };
+    (usize::BITS - (s - 1).leading_zeros() - MIN_SHIFT) as usize
+}
+
+/// Payload bytes of a block in bucket `b`.
+#[inline(always)]
+pub const fn payload_of(b: usize) -> usize {
+    ALIGN << b
+}
+
+/// Bytes a block of bucket `b` occupies, header included.
+#[inline(always)]
+pub const fn stride_of(b: usize) -> usize {
+    payload_of(b) + HEADER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_and_tiny_sizes_use_the_first_bucket() {
+        for n in 0..=16 {
+            assert_eq!(bucket_of(n), 0, "size {n}");
+        }
+    }
+
+    #[test]
+    fn each_bucket_is_the_smallest_power_of_two_that_fits() {
+        for b in 0..ALL_BUCKETS - 1 {
+            let p = payload_of(b);
+            assert_eq!(bucket_of(p), b, "exact fit {p}");
+            assert_eq!(bucket_of(p + 1), b + 1, "one past {p}");
+            if b > 0 {
+                assert_eq!(bucket_of(p - 1), b, "one short of {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_size_up_to_64k_fits_its_bucket_with_no_more_than_double() {
+        for n in 1..=65536usize {
+            let p = payload_of(bucket_of(n));
+            assert!(p >= n && p < 2 * n.max(16), "size {n} got payload {p}");
+        }
+    }
+
+    #[test]
+    fn small_limit_and_strides() {
+        assert_eq!(SMALL_MAX, 1 << 20);
+        assert_eq!(bucket_of(SMALL_MAX), SMALL_BUCKETS - 1);
+        assert_eq!(bucket_of(SMALL_MAX + 1), SMALL_BUCKETS);
+        assert_eq!(stride_of(0), 32);
+        assert_eq!(stride_of(2), 80);
+        for b in 0..SMALL_BUCKETS {
+            assert_eq!(stride_of(b) % ALIGN, 0);
+        }
+    }
+
+    #[test]
+    fn largest_sizes_name_a_bucket_in_range() {
+        assert_eq!(bucket_of(1 << 63), ALL_BUCKETS - 1);
+        assert_eq!(bucket_of((1 << 62) + 1), ALL_BUCKETS - 1);
+    }
+}

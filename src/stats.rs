@@ -1,0 +1,235 @@
+//! The exit report, in the original's format (see README, "The exit report"):
+//!
+//! ```text
+//!
+//! V Memory Statistics (bmalloc: <version>)
+//! B <heap>/<bucket>(<block size>) <free blocks> <mallocs>/<frees>/<mallocs-frees> <used bytes>/<free bytes>
+//! H <heap> <used bytes>/<free bytes>
+//! S <used bytes>/<free bytes>
+//! ```
+//! Written through a fixed buffer: printing allocates nothing.
+
+use crate::fmt::{Sink, Writer};
+use crate::heap::Heap;
+use crate::registry;
+use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of};
+use core::sync::atomic::Ordering::Relaxed;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One heap's counters for one bucket.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Counts {
+    pub free_blocks: u64,
+    pub mallocs: u64,
+    pub frees: u64,
+}
+
+impl Counts {
+    pub fn is_active(&self) -> bool {
+        self.free_blocks != 0 || self.mallocs != 0 || self.frees != 0
+    }
+    /// (mallocs - frees): negative where this heap's threads freed blocks others allocated.
+    pub fn live(&self) -> i64 {
+        self.mallocs.wrapping_sub(self.frees) as i64
+    }
+}
+
+pub fn bucket_counts(h: *mut Heap, b: usize) -> Counts {
+    // SAFETY: heaps in the registry are never freed; the counters are atomics, read relaxed.
+    unsafe {
+        Counts {
+            free_blocks: if b < SMALL_BUCKETS {
+                (*h).free_blocks[b].load(Relaxed)
+            } else {
+                0
+            },
+            mallocs: (*h).mallocs[b].load(Relaxed),
+            frees: (*h).frees[b].load(Relaxed),
+        }
+    }
+}
+
+/// Running sums of used and free bytes.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Bytes {
+    pub used: i64,
+    pub free: i64,
+}
+
+impl Bytes {
+    fn add(&mut self, other: Bytes) {
+        self.used = self.used.wrapping_add(other.used);
+        self.free = self.free.wrapping_add(other.free);
+    }
+}
+
+pub fn header_lines<S: Sink>(w: &mut Writer<S>) {
+    w.str("\nV Memory Statistics (bmalloc: ")
+        .str(VERSION)
+        .str(")\n");
+}
+
+/// Writes one B line and returns its bytes.
+pub fn b_line<S: Sink>(w: &mut Writer<S>, heap: usize, bucket: usize, c: Counts) -> Bytes {
+    let size = payload_of(bucket) as i64;
+    let bytes = Bytes {
+        used: c.live().wrapping_mul(size),
+        free: (c.free_blocks as i64).wrapping_mul(size),
+    };
+    w.str("B ")
+        .u64(heap as u64)
+        .str("/")
+        .u64(bucket as u64)
+        .str("(")
+        .u64(size as u64)
+        .str(") ");
+    w.u64(c.free_blocks)
+        .str(" ")
+        .u64(c.mallocs)
+        .str("/")
+        .u64(c.frees)
+        .str("/")
+        .i64(c.live())
+        .str(" ");
+    w.i64(bytes.used).str("/").i64(bytes.free).str("\n");
+    bytes
+}
+
+pub fn h_line<S: Sink>(w: &mut Writer<S>, heap: usize, b: Bytes) {
+    w.str("H ")
+        .u64(heap as u64)
+        .str(" ")
+        .i64(b.used)
+        .str("/")
+        .i64(b.free)
+        .str("\n");
+}
+
+pub fn s_line<S: Sink>(w: &mut Writer<S>, b: Bytes) {
+    w.str("S ").i64(b.used).str("/").i64(b.free).str("\n");
+}
+
+/// Writes the whole report: every heap in number order, its active buckets, its sum, and the
+/// total. `counts(heap, bucket)` supplies the numbers (the registry's, or a test's).
+pub fn write_report<S: Sink>(
+    w: &mut Writer<S>,
+    heaps: usize,
+    counts: impl Fn(usize, usize) -> Option<Counts>,
+) {
+    header_lines(w);
+    let mut total = Bytes::default();
+    for heap in 0..heaps {
+        let mut sum = Bytes::default();
+        let mut any = false;
+        for bucket in 0..ALL_BUCKETS {
+            match counts(heap, bucket) {
+                Some(c) if c.is_active() => {
+                    sum.add(b_line(w, heap, bucket, c));
+                    any = true;
+                }
+                _ => {}
+            }
+        }
+        if any {
+            h_line(w, heap, sum);
+            total.add(sum);
+        }
+    }
+    s_line(w, total);
+}
+
+/// The report of this process's heaps.
+pub fn write_live_report<S: Sink>(w: &mut Writer<S>) {
+    write_report(w, registry::count(), |id, b| {
+        let h = registry::get(id);
+        (!h.is_null()).then(|| bucket_counts(h, b))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fmt::Buf;
+
+    fn report(
+        heaps: usize,
+        counts: impl Fn(usize, usize) -> Option<Counts>,
+    ) -> std::string::String {
+        let mut w = Writer::new(Buf::<8192>::new());
+        write_report(&mut w, heaps, counts);
+        std::string::String::from_utf8(w.finish().as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_seed_example_prints_exactly() {
+        // The original's example: 10 mallocs and 5 frees of 64-byte blocks in heap 0.
+        let text = report(1, |_, b| {
+            (b == 2).then_some(Counts {
+                free_blocks: 5,
+                mallocs: 10,
+                frees: 5,
+            })
+        });
+        let expected = std::format!(
+            "\nV Memory Statistics (bmalloc: {VERSION})\nB 0/2(64) 5 10/5/5 320/320\nH 0 320/320\nS 320/320\n"
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn cross_thread_frees_print_negative_live_counts_and_sums_balance() {
+        // Heap 0 allocated 4 blocks of 32 bytes; heap 1 freed 3 of them.
+        let text = report(2, |h, b| match (h, b) {
+            (0, 1) => Some(Counts {
+                free_blocks: 0,
+                mallocs: 4,
+                frees: 0,
+            }),
+            (1, 1) => Some(Counts {
+                free_blocks: 3,
+                mallocs: 0,
+                frees: 3,
+            }),
+            _ => None,
+        });
+        let lines: std::vec::Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[2..],
+            &[
+                "B 0/1(32) 0 4/0/4 128/0",
+                "H 0 128/0",
+                "B 1/1(32) 3 0/3/-3 -96/96",
+                "H 1 -96/96",
+                "S 32/96"
+            ]
+        );
+    }
+
+    #[test]
+    fn idle_buckets_and_heaps_print_nothing_but_the_total() {
+        let text = report(3, |_, _| Some(Counts::default()));
+        assert!(text.ends_with(")\nS 0/0\n"), "{text}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with('B') || l.starts_with('H'))
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn large_buckets_print_their_power_of_two() {
+        let text = report(1, |_, b| {
+            (b == 20).then_some(Counts {
+                free_blocks: 0,
+                mallocs: 2,
+                frees: 1,
+            })
+        });
+        assert!(
+            text.contains("B 0/20(16777216) 0 2/1/1 16777216/0\n"),
+            "{text}"
+        );
+    }
+}
