@@ -13,18 +13,26 @@ use core::ptr::null_mut;
 /// Largest size any call accepts, as in glibc.
 const MAX_REQUEST: usize = isize::MAX as usize;
 
+/// The C call on whose behalf we allocate, for misuse messages.
+pub type Call = &'static str;
+
 /// malloc: a block of at least `size` bytes, 16-byte aligned, or null with ENOMEM.
 #[inline(always)]
 pub fn malloc(size: usize) -> *mut u8 {
+    allocate(size, "malloc")
+}
+
+#[inline(always)]
+fn allocate(size: usize, call: Call) -> *mut u8 {
     let h = tls::heap();
     if size <= SMALL_MAX && tls::is_live(h) {
         // SAFETY: `h` is this thread's live heap and the bucket is small.
-        let p = unsafe { heap::take(h, bucket_of(size)) };
+        let p = unsafe { heap::take(h, bucket_of(size), call) };
         if !p.is_null() {
             return p;
         }
     }
-    malloc_slow(size)
+    malloc_slow(size, call)
 }
 
 /// free: gives a block back to the calling thread's heap.
@@ -46,8 +54,8 @@ pub fn free(p: *mut u8) {
 }
 
 #[cold]
-fn malloc_slow(size: usize) -> *mut u8 {
-    let p = with_heap(|h| alloc_in(h, size));
+fn malloc_slow(size: usize, call: Call) -> *mut u8 {
+    let p = with_heap(|h| alloc_in(h, size, call));
     if p.is_null() {
         errno::set_errno(errno::Errno(libc::ENOMEM));
     }
@@ -55,7 +63,7 @@ fn malloc_slow(size: usize) -> *mut u8 {
 }
 
 /// A block of `size` bytes from heap `h` (null: no heap could be had).
-fn alloc_in(h: *mut Heap, size: usize) -> *mut u8 {
+fn alloc_in(h: *mut Heap, size: usize, call: Call) -> *mut u8 {
     if h.is_null() || size > MAX_REQUEST {
         return null_mut();
     }
@@ -63,7 +71,7 @@ fn alloc_in(h: *mut Heap, size: usize) -> *mut u8 {
         let b = bucket_of(size);
         // SAFETY: `h` is a heap the caller may use; b is a small bucket.
         unsafe {
-            let p = heap::take(h, b);
+            let p = heap::take(h, b, call);
             if !p.is_null() { p } else { heap::carve(h, b) }
         }
     } else {
@@ -106,13 +114,13 @@ enum Block {
 }
 
 /// Checks a pointer handed to `call` and says what it is; reports misuse and aborts.
-fn inspect(call: &str, p: *mut u8) -> Block {
+fn inspect(call: Call, p: *mut u8) -> Block {
     let h = header::of_user(p);
     if p as usize % ALIGN != 0 {
         misuse::report(call, p, Fault::Misaligned);
     }
     if !pagemap::owns(h as usize) {
-        misuse::report(call, p, Fault::NotOurs);
+        misuse::report(call, p, not_ours(call, h));
     }
     // SAFETY: the header's page is ours and mapped.
     let tag = unsafe { (*h).tag };
@@ -130,15 +138,26 @@ fn inspect(call: &str, p: *mut u8) -> Block {
                 _ => misuse::report(call, p, Fault::BadHeader),
             }
         }
-        Some((State::Free, _)) => {
-            let fault = if call == "free" {
-                Fault::DoubleFree
-            } else {
-                Fault::AlreadyFreed
-            };
-            misuse::report(call, p, fault)
-        }
+        Some((State::Free, _)) => misuse::report(call, p, freed(call)),
         _ => misuse::report(call, p, Fault::BadHeader),
+    }
+}
+
+fn freed(call: Call) -> Fault {
+    if call == "free" {
+        Fault::DoubleFree
+    } else {
+        Fault::AlreadyFreed
+    }
+}
+
+/// Why a header address outside our memory is wrong: a large block we already gave back, or
+/// memory we never had.
+fn not_ours(call: Call, h: *mut Header) -> Fault {
+    if pagemap::retired(h as usize) {
+        freed(call)
+    } else {
+        Fault::NotOurs
     }
 }
 
@@ -214,9 +233,9 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
     };
     if total > SMALL_MAX {
         // A fresh mapping is already zero.
-        return malloc_slow(total);
+        return malloc_slow(total, "calloc");
     }
-    let p = malloc(total);
+    let p = allocate(total, "calloc");
     if !p.is_null() {
         // SAFETY: `p` holds at least `total` bytes.
         unsafe { core::ptr::write_bytes(p, 0, total) };
@@ -228,7 +247,7 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 /// leaves `p` untouched.
 pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
-        return malloc(size);
+        return allocate(size, "realloc");
     }
     let block = inspect("realloc", p);
     if size == 0 {
@@ -282,7 +301,7 @@ fn resize_large(p: *mut u8, h: *mut Header, bucket: usize, size: usize) -> *mut 
 }
 
 fn move_block(p: *mut u8, block: Block, old: usize, size: usize) -> *mut u8 {
-    let q = malloc(size);
+    let q = allocate(size, "realloc");
     if q.is_null() {
         return q;
     }
@@ -293,17 +312,17 @@ fn move_block(p: *mut u8, block: Block, old: usize, size: usize) -> *mut u8 {
 }
 
 /// A block of `size` bytes aligned to `align`, a power of two; null with ENOMEM on failure.
-pub fn aligned(align: usize, size: usize) -> *mut u8 {
+pub fn aligned(align: usize, size: usize, call: Call) -> *mut u8 {
     if align <= ALIGN {
-        return malloc(size);
+        return allocate(size, call);
     }
-    aligned_slow(align, size)
+    aligned_slow(align, size, call)
 }
 
 #[cold]
-fn aligned_slow(align: usize, size: usize) -> *mut u8 {
+fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
     let p = match size.checked_add(align) {
-        Some(total) if total <= SMALL_MAX => aligned_small(align, total),
+        Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
         Some(_) if size <= MAX_REQUEST => with_heap(|h| {
             let p = large::alloc(size, align);
             count_malloc(h, p, size);
@@ -319,8 +338,8 @@ fn aligned_slow(align: usize, size: usize) -> *mut u8 {
 
 /// An over-aligned pointer inside a small block of `total` = size + align bytes: the first
 /// aligned address with room for a second header in front of it.
-fn aligned_small(align: usize, total: usize) -> *mut u8 {
-    let outer = malloc(total);
+fn aligned_small(align: usize, total: usize, call: Call) -> *mut u8 {
+    let outer = allocate(total, call);
     if outer.is_null() || outer as usize % align == 0 {
         return outer;
     }

@@ -67,7 +67,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         set_errno(libc::EINVAL);
         return null_mut();
     }
-    alloc::aligned(align.next_power_of_two(), size).cast()
+    alloc::aligned(align.next_power_of_two(), size, "memalign").cast()
 }
 
 /// # Safety
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
         return libc::EINVAL;
     }
     let saved = errno::errno();
-    let p = alloc::aligned(align, size);
+    let p = alloc::aligned(align, size, "posix_memalign");
     errno::set_errno(saved);
     if p.is_null() {
         return libc::ENOMEM;
@@ -97,14 +97,14 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
         set_errno(libc::EINVAL);
         return null_mut();
     }
-    alloc::aligned(align, size).cast()
+    alloc::aligned(align, size, "aligned_alloc").cast()
 }
 
 /// # Safety
 /// valloc: page-aligned.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    alloc::aligned(crate::os::page_size(), size).cast()
+    alloc::aligned(crate::os::page_size(), size, "valloc").cast()
 }
 
 /// # Safety
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let page = crate::os::page_size();
     match crate::os::round_to_page(size.max(1)) {
-        Some(rounded) => alloc::aligned(page, rounded).cast(),
+        Some(rounded) => alloc::aligned(page, rounded, "pvalloc").cast(),
         None => {
             set_errno(libc::ENOMEM);
             null_mut()

@@ -63,12 +63,13 @@ impl Heap {
     }
 }
 
-/// Takes a block from bucket `b`'s free list: the user pointer, or null if the list is empty.
+/// Takes a block from bucket `b`'s free list for `call`: the user pointer, or null if the list
+/// is empty.
 ///
 /// # Safety
 /// `h` is the caller's own heap and `b < SMALL_BUCKETS`.
 #[inline(always)]
-pub unsafe fn take(h: *mut Heap, b: usize) -> *mut u8 {
+pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut u8 {
     // SAFETY (whole body): the caller owns `h`, so nobody else touches its lists; every
     // header on a list lies in memory we carved and never unmap.
     unsafe {
@@ -77,7 +78,7 @@ pub unsafe fn take(h: *mut Heap, b: usize) -> *mut u8 {
             return null_mut();
         }
         if (*blk).tag != tag(State::Free, b) {
-            crate::misuse::free_block_overwritten(blk);
+            crate::misuse::free_block_overwritten(call, blk);
         }
         (*h).heads[b] = (*blk).link as *mut Header;
         dec(&(*h).free_blocks[b]);

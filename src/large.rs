@@ -70,6 +70,7 @@ pub fn free(h: *mut Header) {
     LIVE_BLOCKS.fetch_sub(1, Relaxed);
     LIVE_BYTES.fetch_sub(len, Relaxed);
     pagemap::unmark(start, len);
+    pagemap::retire(start);
     os::unmap(start as *mut u8, len);
 }
 

@@ -54,10 +54,10 @@ pub fn report(call: &str, p: *const u8, fault: Fault) -> ! {
     unsafe { libc::abort() }
 }
 
-/// A free block taken from a list had its header clobbered.
+/// A free block that `call` took from a list had its header clobbered.
 #[cold]
-pub fn free_block_overwritten(blk: *mut Header) -> ! {
-    report("malloc", header::user_of(blk), Fault::FreeBlockOverwritten)
+pub fn free_block_overwritten(call: &str, blk: *mut Header) -> ! {
+    report(call, header::user_of(blk), Fault::FreeBlockOverwritten)
 }
 
 /// For internal failures that must never happen (such as the library allocating through

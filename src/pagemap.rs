@@ -3,6 +3,8 @@
 //!
 //! Two levels: a static table with one slot per GiB of the 47-bit user address space, each
 //! pointing (once that GiB holds any of our memory) to a 32 KiB bitmap mapped on demand.
+//! A second bitmap of the same size behind it remembers the header pages of large blocks
+//! that were freed, so that freeing one again is called a double free, not a wild pointer.
 //! Lookups are two plain loads; marking is rare (once per chunk or large block) and uses
 //! atomic or/and on bitmap words, so concurrent marks of neighbouring ranges never lose a bit.
 
@@ -15,7 +17,7 @@ const ADDRESS_BITS: u32 = 47;
 const TOP_SLOTS: usize = 1 << (ADDRESS_BITS - LEAF_SHIFT);
 const UNITS_PER_LEAF: usize = 1 << (LEAF_SHIFT - UNIT_SHIFT);
 const LEAF_WORDS: usize = UNITS_PER_LEAF / 64;
-const LEAF_BYTES: usize = LEAF_WORDS * 8;
+const LEAF_BYTES: usize = 2 * LEAF_WORDS * 8;
 
 static TOP: [AtomicPtr<AtomicU64>; TOP_SLOTS] = [const { AtomicPtr::new(null_mut()) }; TOP_SLOTS];
 
@@ -40,17 +42,42 @@ pub fn owns(addr: usize) -> bool {
 /// Marks `[start, start + len)` as ours. Returns false if a bitmap could not be mapped.
 #[cold]
 pub fn mark(start: usize, len: usize) -> bool {
-    update(start, len, true)
+    update(start, len, true, 0) && update(start, len, false, LEAF_WORDS)
+}
+
+/// Remembers that the unit holding `addr` was a freed large block's header.
+#[cold]
+pub fn retire(addr: usize) {
+    update(addr, 1, true, LEAF_WORDS);
+}
+
+/// Whether the unit holding `addr`, not ours now, held the header of a large block we freed.
+#[cold]
+pub fn retired(addr: usize) -> bool {
+    let slot = addr >> LEAF_SHIFT;
+    let leaf = match TOP.get(slot) {
+        Some(s) => s.load(Acquire),
+        None => return false,
+    };
+    if leaf.is_null() {
+        return false;
+    }
+    let unit = (addr >> UNIT_SHIFT) & (UNITS_PER_LEAF - 1);
+    // SAFETY: a live leaf has 2 * LEAF_WORDS words; the index is below that.
+    let word = unsafe { (*leaf.add(LEAF_WORDS + unit / 64)).load(Relaxed) };
+    (word >> (unit % 64)) & 1 != 0
 }
 
 /// Marks `[start, start + len)` as no longer ours. Call before the memory is unmapped, so that
 /// a new mapping at the same address is never unmarked by us afterwards.
 #[cold]
 pub fn unmark(start: usize, len: usize) {
-    update(start, len, false);
+    update(start, len, false, 0);
 }
 
-fn update(start: usize, len: usize, set: bool) -> bool {
+/// Sets or clears the bits of `[start, start + len)` in the bitmap `words` words into each
+/// leaf (0: ours, LEAF_WORDS: retired).
+fn update(start: usize, len: usize, set: bool, words: usize) -> bool {
     let first = start >> UNIT_SHIFT;
     let end = (start + len).div_ceil(1 << UNIT_SHIFT);
     let mut unit = first;
@@ -75,8 +102,8 @@ fn update(start: usize, len: usize, set: bool) -> bool {
         } else {
             ((1u64 << run) - 1) << bit
         };
-        // SAFETY: leaf is a live bitmap of LEAF_WORDS words and word_index < LEAF_WORDS.
-        let word = unsafe { &*leaf.add(word_index) };
+        // SAFETY: leaf is a live bitmap of 2 * LEAF_WORDS words; words + word_index is below.
+        let word = unsafe { &*leaf.add(words + word_index) };
         if set {
             word.fetch_or(bits, Release);
         } else {
@@ -137,6 +164,19 @@ mod tests {
         assert!(!owns(start + len));
         unmark(start + 4096, 4096);
         assert!(owns(start) && !owns(start + 4096) && owns(start + 2 * 4096));
+    }
+
+    #[test]
+    fn retired_units_are_remembered_until_marked_again() {
+        let start = BASE + (7 << 30) + 9 * 4096;
+        assert!(mark(start, 2 * 4096));
+        assert!(!retired(start));
+        unmark(start, 2 * 4096);
+        retire(start);
+        assert!(retired(start) && !owns(start));
+        assert!(!retired(start + 4096));
+        assert!(mark(start, 4096));
+        assert!(owns(start) && !retired(start));
     }
 
     #[test]
