@@ -307,6 +307,9 @@ static void describe_status(int status, char *buf, size_t n)
         snprintf(buf, n, "status 0x%x", status);
 }
 
+/* what the last expect_abort child wrote to fd 2 */
+static char expect_abort_output[8192];
+
 /* fork; the child gets fd 2 on a pipe and runs fn(arg); then it must die of
  * SIGABRT with every NULL-terminated substring in what it wrote to fd 2.
  * Returns 1 if all is as expected (and counts a failure otherwise). */
@@ -345,6 +348,7 @@ static int expect_abort_v(const char *file, int line, const char *name,
             break;
     }
     out[len] = 0;
+    memcpy(expect_abort_output, out, len + 1);
     close(pfd[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
