@@ -11,6 +11,10 @@
  * gets libc's own allocations, so it is checked for consistency only.  Every H
  * line must be the sum of its heap's B lines and S the sum of the H lines; the
  * report is "\n", the V line, B.../H per heap ascending, the S line, printed once.
+ * Heap 0 must count the frees done at exit by an atexit handler and by the
+ * program's destructor (exactly, in buckets 13 and 14 that nothing else uses).
+ * 100 threads run one after the other must all get heap 1 (handed on with its
+ * counters and free blocks): B 1/2(64) 3 300/300/0.
  * Also: the same report on stderr when BMALLOC_STATS is unset; BMALLOC_STATS=0
  * prints nothing; %p in the path is the pid; the report still appears on the
  * original stderr after the program closed fd 2; a program that calls _exit
@@ -225,12 +229,56 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* heap 0: freed at exit, by an atexit handler and by this program's destructor,
+ * which both run before the report (the report must be complete) */
+static void *at_exit_block, *destructor_block;
+static int pattern_mode;
+static void free_at_exit(void) { free(at_exit_block); }
+__attribute__((destructor)) static void free_in_destructor(void)
+{
+    if (pattern_mode)
+        free(destructor_block);
+}
+
+/* "reuse": threads started one after the other, each after the previous one was
+ * joined: every one of them gets heap 1 back, with its free blocks and counters */
+#define REUSE_THREADS 100
+static void *reuse_thread(void *arg)
+{
+    (void)arg;
+    void *p[3];
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] = malloc(48))) /* bucket 2 */
+            _exit(3);
+    for (int i = 0; i < 3; i++)
+        free(p[i]);
+    return NULL;
+}
+static int mode_reuse(void)
+{
+    void *p = OPQ(malloc(64));
+    free(p);
+    for (int i = 0; i < REUSE_THREADS; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, reuse_thread, NULL))
+            return 6;
+        pthread_join(t, NULL);
+    }
+    exit(0);
+}
+
 static int mode_pattern(void)
 {
-    void *p = malloc(64); /* heap 0 is the main thread's (libc may have made it already) */
+    void *p = OPQ(malloc(64)); /* heap 0 is the main thread's (libc may have made it already) */
     if (!p)
         return 3;
     free(p);
+    pattern_mode = 1;
+    at_exit_block = malloc(200000);    /* bucket 14 (262144) */
+    destructor_block = malloc(100000); /* bucket 13 (131072) */
+    if (!at_exit_block || !destructor_block)
+        return 3;
+    atexit(free_at_exit);
     pthread_t t[NT];
     for (int k = 1; k <= NT; k++) {
         if (pthread_create(&t[k - 1], NULL, thread_main, (void *)(intptr_t)k))
@@ -385,6 +433,21 @@ static void check_pattern_numbers(const char *what)
         else
             CHECK_MSG(0, "%s: heap %d", what, bl[i].heap);
     CHECK_MSG(seen_heap[0], "%s: no heap 0 (main thread)", what);
+    /* heap 0: the blocks freed at exit (atexit handler, destructor) are counted */
+    static const struct { int b; long bs; } late[] = {{13, 131072}, {14, 262144}};
+    for (int j = 0; j < 2; j++) {
+        struct bline *got = NULL;
+        for (int i = 0; i < nbl; i++)
+            if (bl[i].heap == 0 && bl[i].bucket == late[j].b)
+                got = &bl[i];
+        if (CHECK_MSG(got, "%s: no B line for heap 0 bucket %d", what, late[j].b))
+            CHECK_MSG(got->m == 1 && got->f == 1 && got->fb == 1,
+                      "%s: got B 0/%d(%ld) %ld %ld/%ld/%ld ..., want B 0/%d(%ld) 1 1/1/0 0/%ld: "
+                      "a free done by %s at exit is missing from the report",
+                      what, late[j].b, got->bsize, got->fb, got->m, got->f, got->d, late[j].b,
+                      late[j].bs, late[j].bs,
+                      j ? "an atexit handler" : "the program's destructor");
+    }
     for (int h = NT + 1; h < MAXHEAP; h++)
         CHECK_MSG(!seen_heap[h], "%s: unexpected heap %d (only main + %d threads ran)", what, h,
                   NT);
@@ -452,6 +515,8 @@ int main(int argc, char **argv)
     if (argc > 1) {
         if (!strcmp(argv[1], "pattern"))
             return mode_pattern();
+        if (!strcmp(argv[1], "reuse"))
+            return mode_reuse();
         some_allocations();
         if (!strcmp(argv[1], "exit"))
             exit(0);
@@ -503,6 +568,32 @@ int main(int argc, char **argv)
             CHECK_EQ(count(buf, "V Memory Statistics"), 1);
             if (parse_report("pattern (stderr)", buf))
                 check_pattern_numbers("pattern (stderr)");
+        }
+    }
+    /* 2b. heap reuse: 100 threads one after the other all use heap 1 */
+    {
+        snprintf(stats, sizeof stats, "%s/reuse.stats", tmp);
+        char env[600];
+        snprintf(env, sizeof env, "BMALLOC_STATS=%s", stats);
+        char *e[] = {env, NULL}, *a[] = {"reuse", NULL};
+        check_exited0("reuse", run_self(a, e, out, err));
+        long n = read_file(stats, buf, sizeof buf);
+        if (CHECK_MSG(n > 0, "reuse: no report") && parse_report("reuse", buf)) {
+            int heap1 = 0;
+            for (int i = 0; i < nbl; i++) {
+                CHECK_MSG(bl[i].heap <= 1,
+                          "reuse: heap %d exists although at most 2 threads ever ran at once",
+                          bl[i].heap);
+                if (bl[i].heap == 1) {
+                    heap1++;
+                    CHECK_MSG(bl[i].bucket == 2 && bl[i].m == 3 * REUSE_THREADS &&
+                                  bl[i].f == 3 * REUSE_THREADS && bl[i].fb == 3,
+                              "reuse: got B 1/%d(%ld) %ld %ld/%ld/%ld, want B 1/2(64) 3 %d/%d/0",
+                              bl[i].bucket, bl[i].bsize, bl[i].fb, bl[i].m, bl[i].f, bl[i].d,
+                              3 * REUSE_THREADS, 3 * REUSE_THREADS);
+                }
+            }
+            CHECK_EQ(heap1, 1);
         }
     }
     /* 3. BMALLOC_STATS=0: nothing */
