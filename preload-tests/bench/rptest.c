@@ -4,7 +4,8 @@
  * keeps a working set of 1000 blocks with log-uniform random sizes from 16 B
  * to 16 KiB and replaces random ones; one displaced block in four is not
  * freed locally but handed to the next thread through a lock-free inbox, and
- * that thread verifies and frees it.
+ * that thread verifies and frees it (every 256 replacements; when the inbox
+ * already holds 2000 blocks the sender frees the block itself).
  * Stresses: many size classes at once, medium blocks (above typical small
  * size limits), cross-thread free throughput, and fragmentation / RSS.
  *
@@ -13,9 +14,14 @@
 #include "bench.h"
 
 #define WORKSET 1000
+/* A sender frees locally instead when the receiver has this many blocks
+ * waiting: without a bound, a receiver that is not scheduled (loaded machine)
+ * lets hundreds of MiB pile up and peak RSS measures the scheduler. */
+#define MAX_PENDING 2000
 
 typedef struct {
     _Alignas(64) _Atomic(void *) inbox; /* Treiber stack linked through word 1 of each block */
+    _Atomic(long) pending;              /* blocks in the inbox (bounded by MAX_PENDING) */
     int id, T;
     uint64_t alloc_sum, free_sum;
 } targ_t;
@@ -41,7 +47,9 @@ static void release(void *p, uint64_t *sum) {
 
 static void drain(targ_t *me) {
     void *p = atomic_exchange_explicit(&me->inbox, NULL, memory_order_acquire);
+    long n = 0;
     while (p) {
+        n++;
         void *next = ((void **)p)[1];
         uint64_t t = block_tag(p);
         size_t n = size_of_tag(t);
@@ -49,9 +57,11 @@ static void drain(targ_t *me) {
         release(p, &me->free_sum);
         p = next;
     }
+    if (n) atomic_fetch_sub_explicit(&me->pending, n, memory_order_relaxed);
 }
 
 static void give(targ_t *to, void *p) {
+    atomic_fetch_add_explicit(&to->pending, 1, memory_order_relaxed);
     void *head = atomic_load_explicit(&to->inbox, memory_order_relaxed);
     do ((void **)p)[1] = head;
     while (!atomic_compare_exchange_weak_explicit(&to->inbox, &head, p, memory_order_release, memory_order_relaxed));
@@ -73,7 +83,8 @@ static void *worker(void *a) {
     for (long i = 0; i < N; i++) {
         uint64_t x = rng_next(&r);
         unsigned k = (unsigned)((x >> 16) % WORKSET);
-        if ((x & 3) == 0 && me->T > 1) give(next, ws[k]);
+        if ((x & 3) == 0 && me->T > 1 && atomic_load_explicit(&next->pending, memory_order_relaxed) < MAX_PENDING)
+            give(next, ws[k]);
         else release(ws[k], &me->free_sum);
         uint64_t tag = seq++;
         size_t n = size_of_tag(tag);
