@@ -91,3 +91,32 @@ find_python() {
 	[ -x "$p" ] || p=$(command -v python3)
 	echo "$p"
 }
+
+# pick_cpython: a python3 that has CPython's own regression tests (the pyenv build ships them;
+# Debian's /usr/bin/python3 needs libpython3.X-testsuite).
+pick_cpython() {
+	local p
+	for p in "$PY" /usr/bin/python3; do
+		[ -x "$p" ] && env -u LD_PRELOAD "$p" -c 'import test.libregrtest, test.test_dict' 2>/dev/null && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# cpython_tests TEST...: run CPython's regrtest on these tests (sequentially, one interpreter, no
+# optional resources such as network) and print one line per test case with its outcome.
+# The outcome list, not regrtest's console output, is compared: that output has durations,
+# load averages and a random seed.
+cpython_tests() {
+	local cpy
+	cpy=$(pick_cpython) || { echo "no CPython with its test package"; return 1; }
+	bm "$cpy" -m test --junit-xml="$CASE_WORK/junit.xml" "$@" >regrtest.log 2>&1
+	echo "regrtest rc=$?"
+	env -u LD_PRELOAD "$cpy" "$CASE_SRC/junit_outcomes.py" "$CASE_WORK/junit.xml"
+	# the names of failed test files (same list expected: e.g. one environment-dependent failure)
+	sed -n '/test.* failed:$/,/^$/p' regrtest.log | grep -E '^ +test_' | tr -s ' ' '\n' | grep . | sort | sed 's/^/failed file: /'
+}
+
+# gen_bytes COUNT KEY: COUNT deterministic pseudo-random bytes (AES-CTR keystream).
+gen_bytes() {
+	env -u LD_PRELOAD openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$2")" -iv 0 </dev/zero 2>/dev/null | head -c "$1"
+}

@@ -1,4 +1,4 @@
-DESC="git: init, 300 commits with branches/merges/tags, log, blame, gc, repack, fsck, clone, archive"
+DESC="git: init, 200 commits with branches/merges/tags, log, blame, gc, repack, fsck, clone, archive"
 NEEDS="git md5sum"
 PROOF=(git --version)
 TIMEOUT=120
@@ -12,7 +12,7 @@ run() {
 	export TZ=UTC LC_ALL=C
 	mkdir -p "$HOME"
 	bm_export   # every git process (and its children: pack-objects, index-pack...) on bmalloc
-	local n=${GIT_COMMITS:-300} i f
+	local n=${GIT_COMMITS:-200} i f
 	git init -q -b main repo || return 1
 	cd repo
 	git config gc.auto 0; git config core.abbrev 12
@@ -37,7 +37,7 @@ run() {
 	git log --stat --format='%H %an %ad %s' --date=iso | md5sum
 	git rev-list --all | wc -l
 	git blame -l src/mod3.txt | md5sum
-	git diff --stat v100 v300 | tail -3
+	git diff --stat v100 v200 | tail -3
 	git grep -c 'commit 2' | head -5
 	git gc -q && echo "gc ok"
 	git count-objects -v | grep -E '^(count|in-pack|packs|garbage):'

@@ -13,7 +13,7 @@ run() {
 	bm sort -n "$CASE_DATA/numbers.txt" >sorted.txt; echo "sort -n rc=$?"
 	wc -l <sorted.txt; md5sum <sorted.txt; head -3 sorted.txt; tail -3 sorted.txt
 	bm sort -n --parallel=4 -S 8M "$CASE_DATA/numbers.txt" | md5sum
-	bm sort -rnu "$CASE_DATA/numbers.txt" | md5sum
+	bm sort -rnu "$CASE_DATA/cols.txt" | md5sum
 	bm sort -k3,3n -k2,2 -k1,1nr "$CASE_DATA/cols.txt" | md5sum
 	bm sort -t' ' -k4g "$CASE_DATA/cols.txt" | md5sum
 	bm sort -n -c sorted.txt; echo "sort -c rc=$?"
