@@ -7,6 +7,7 @@
 //!    change while the block lives,
 //!  - calloc memory is zero, and content (a pattern over the usable bytes) survives until free,
 //!    and across realloc up to the smaller of the two sizes.
+//!
 //! A second test runs the same operations from several threads against one shared shadow map,
 //! with blocks handed between threads.
 //!
@@ -30,6 +31,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Sequence numbers for the threads' local shadows (pattern seeds differ per block).
+static SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// The rlib's calls, with pointer types normalised to `*mut u8` (the API mixes `*mut u8` and
 /// `*mut c_void`, and some calls are `unsafe fn`).
@@ -61,10 +66,13 @@ mod a {
     /// Ok(pointer) or Err(error code returned).
     pub fn posix_memalign(al: usize, n: usize) -> Result<*mut u8, i32> {
         let mut out: *mut c_void = null_mut();
-        let r = unsafe {
-            bmalloc::api::posix_memalign(&mut out as *mut *mut c_void as *mut _, al, n)
-        };
-        if r == 0 { Ok(out.cast()) } else { Err(r as i32) }
+        let r =
+            unsafe { bmalloc::api::posix_memalign(&mut out as *mut *mut c_void as *mut _, al, n) };
+        if r == 0 {
+            Ok(out.cast())
+        } else {
+            Err(r as i32)
+        }
     }
 }
 
@@ -223,7 +231,10 @@ impl Shadow {
         if self.live.is_empty() {
             return None;
         }
-        self.live.iter().nth(i % self.live.len()).map(|(&k, &v)| (k, v))
+        self.live
+            .iter()
+            .nth(i % self.live.len())
+            .map(|(&k, &v)| (k, v))
     }
 
     fn check(&self, addr: usize, l: &Live, what: &str) -> Result<(), String> {
@@ -236,7 +247,10 @@ impl Shadow {
         }
         let u = a::usable(p);
         if u != l.usable {
-            return Err(format!("{what}: usable size of {p:?} went from {} to {u}", l.usable));
+            return Err(format!(
+                "{what}: usable size of {p:?} went from {} to {u}",
+                l.usable
+            ));
         }
         Ok(())
     }
@@ -324,7 +338,10 @@ fn run_op(sh: &mut Shadow, op: &Op) -> Result<(), String> {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(64)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64)
 }
 
 proptest! {
@@ -423,20 +440,28 @@ fn run_op_shared(shared: &Mutex<Shadow>, op: &Op) -> Result<(), String> {
                 }
                 picked
             };
-            let Some((addr, l)) = taken else { return Ok(()) };
-            let mut local = Shadow::default();
-            local.live.insert(addr, l);
-            local.seq = addr as u64; // (seeds only need to differ per block)
+            let Some((addr, l)) = taken else {
+                return Ok(());
+            };
+            let mut local = Shadow {
+                live: BTreeMap::from([(addr, l)]),
+                seq: SEQ.fetch_add(1 << 20, Relaxed),
+            };
             let r = run_op(&mut local, op);
             // re-register what is left, with the overlap checks against everyone else
             shared.lock().unwrap().absorb(&local, &format!("{op:?}"))?;
             r
         }
         _ => {
-            let mut local = Shadow::default();
-            local.seq = (op as *const Op as u64) ^ std::time::Instant::now().elapsed().as_nanos() as u64;
+            let mut local = Shadow {
+                seq: SEQ.fetch_add(1 << 20, Relaxed),
+                ..Shadow::default()
+            };
             run_op(&mut local, op)?;
-            shared.lock().unwrap().absorb(&local, &format!("{op:?} (another thread's block)"))?;
+            shared
+                .lock()
+                .unwrap()
+                .absorb(&local, &format!("{op:?} (in one of several threads)"))?;
             Ok(())
         }
     }
