@@ -1,6 +1,5 @@
 DESC="bc: arbitrary precision arithmetic (2^200000, sqrt and atan to 3000 digits, factorials)"
 NEEDS="bc md5sum"
-FAST=1
 TIMEOUT=60
 PROOF=(bc -q /dev/null)
 

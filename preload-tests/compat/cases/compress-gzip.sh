@@ -1,6 +1,5 @@
 DESC="gzip: compress (levels 1, 6, 9) and decompress 60 MB of generated text and binary data"
 NEEDS="gzip md5sum"
-FAST=1
 TIMEOUT=120
 PROOF=(gzip --version)
 

@@ -1,6 +1,5 @@
 DESC="xz: multithreaded (-T2) and single-threaded compress/decompress, memory limits, integrity check"
 NEEDS="xz md5sum"
-FAST=1
 TIMEOUT=150
 PROOF=(xz --version)
 

@@ -5,7 +5,7 @@ TIMEOUT=150
 PROOF=(zstd --version)
 
 setup() {
-	local n=400000; [ "$COMPAT_FAST" = 1 ] && n=100000
+	local n=400000; [ "$COMPAT_FAST" = 1 ] && n=40000
 	gen_text $n 13 >text.txt
 	mkdir samples
 	gen_text 20000 14 | split -l 20 - samples/s.

@@ -1,6 +1,5 @@
 DESC="coreutils on large files: cp (sparse, -r), dd (block sizes, conv), cat, split, tee, md5sum/sha256sum, truncate"
 NEEDS="cp dd cat split tee md5sum sha256sum sha512sum b2sum truncate"
-FAST=1
 TIMEOUT=120
 PROOF=(cp --version)
 

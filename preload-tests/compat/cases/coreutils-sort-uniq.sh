@@ -1,6 +1,5 @@
 DESC="coreutils text tools on large files: sort (keys, -u, -m, -S), uniq -c/-d, comm, join, cut, tr, wc, tac, shuf --random-source"
 NEEDS="sort uniq comm join cut tr wc tac shuf md5sum"
-FAST=1
 TIMEOUT=120
 PROOF=(sort --version)
 

@@ -1,6 +1,5 @@
 DESC="diff -u / diff -y / cmp / diff -r on large generated files and trees"
 NEEDS="diff cmp md5sum"
-FAST=1
 TIMEOUT=90
 PROOF=(diff /etc/passwd /etc/passwd)
 

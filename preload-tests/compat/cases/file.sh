@@ -1,6 +1,5 @@
 DESC="file (libmagic): identify 2,000 files of many types"
 NEEDS="file md5sum"
-FAST=1
 TIMEOUT=60
 PROOF=(file /bin/sh)
 

@@ -1,6 +1,5 @@
 DESC="find (-printf, -regex, -newer, -exec +) and xargs -P over a tree of 6,000 entries"
 NEEDS="find xargs md5sum"
-FAST=1
 TIMEOUT=60
 PROOF=(find /etc -maxdepth 1 -name passwd)
 

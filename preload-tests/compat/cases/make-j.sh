@@ -4,7 +4,7 @@ FAST=1
 TIMEOUT=240
 PROOF=(make --version)
 
-setup() { "$PY" "$CASE_SRC/mkproj.py" proj $([ "$COMPAT_FAST" = 1 ] && echo 6 || echo 16); }
+setup() { "$PY" "$CASE_SRC/mkproj.py" proj $([ "$COMPAT_FAST" = 1 ] && echo 3 || echo 16); }
 
 run() {
 	cp -r "$CASE_DATA/proj" proj && cd proj

@@ -6,7 +6,7 @@ TIMEOUT=90
 PROOF=(node -e 'console.log([1,2,3].map(x => x * 2).join())')
 
 run() {
-	local n=300000; [ "$COMPAT_FAST" = 1 ] && n=100000
+	local n=300000; [ "$COMPAT_FAST" = 1 ] && n=30000
 	bm node "$CASE_SRC/node_work.js" $n; echo "rc=$?"
 	bm node -e 'process.exit(7)'; echo "exit rc=$?"
 }

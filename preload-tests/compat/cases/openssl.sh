@@ -1,6 +1,5 @@
 DESC="openssl: digests, AES/ChaCha encryption with fixed keys, base64, EC key parsing, s_server/s_client over loopback"
 NEEDS="openssl md5sum"
-FAST=1
 TIMEOUT=90
 PROOF=(openssl version)
 

@@ -1,6 +1,5 @@
 DESC="sed: substitutions with backreferences, -E, ranges, hold space, in-place edit, y/// on 500k lines"
 NEEDS="sed md5sum"
-FAST=1
 TIMEOUT=90
 PROOF=(sed -n '1p' /etc/passwd)
 

@@ -1,6 +1,5 @@
 DESC="tar: create (plain, gzip, xz) a generated tree of 3,000 files, list, extract, compare"
 NEEDS="tar gzip xz md5sum"
-FAST=1
 TIMEOUT=120
 PROOF=(tar --version)
 

@@ -37,10 +37,10 @@ if (isMainThread) {
     results.forEach((r, t) => console.log('worker', t, JSON.stringify(r)));
     const local = work(99, n);
     console.log('main', JSON.stringify(local));
-    const arr = Array.from({ length: 200000 }, (_, i) => ({ id: i, s: 'x'.repeat(i % 40) }));
+    const arr = Array.from({ length: Math.min(200000, n * 2) }, (_, i) => ({ id: i, s: 'x'.repeat(i % 40) }));
     arr.sort((a, b) => b.s.length - a.s.length || a.id - b.id);
     console.log('sorted', arr[0].id, arr[arr.length - 1].id, JSON.stringify(arr.slice(0, 1000)).length);
-    const br = zlib.brotliCompressSync(Buffer.from(JSON.stringify(arr.slice(0, 50000))));
+    const br = zlib.brotliCompressSync(Buffer.from(JSON.stringify(arr.slice(0, Math.min(50000, n)))));
     console.log('brotli', zlib.brotliDecompressSync(br).length);
   }
 } else {
