@@ -6,15 +6,14 @@
  * loop body doing no allocation), and divides the difference of the two
  * instruction totals by 1e6.  Start-up, warm-up and exit costs cancel out.
  *
- * Usage: fastpath loop|empty [SIZE]   (SIZE defaults to 32)
+ * Usage: fastpath loop|empty [SIZE [PAIRS]]   (SIZE defaults to 32, PAIRS to 1000000)
  */
 #include "bench.h"
-
-#define PAIRS 1000000
 
 int main(int argc, char **argv) {
     int loop = argc > 1 && strcmp(argv[1], "loop") == 0;
     size_t n = argc > 2 ? (size_t)atol(argv[2]) : 32;
+    long PAIRS = argc > 3 ? atol(argv[3]) : 1000000;
     /* warm-up: the first allocations set up the thread's heap / tcache */
     for (int i = 0; i < 100; i++) { void *p = xmalloc(n); KEEP(p); free(p); }
     uint64_t sum = 0;
