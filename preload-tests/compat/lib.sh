@@ -109,8 +109,15 @@ pick_cpython() {
 cpython_tests() {
 	local cpy
 	cpy=$(pick_cpython) || { echo "no CPython with its test package"; return 1; }
+	local rc
 	bm "$cpy" -m test --junit-xml="$CASE_WORK/junit.xml" "$@" >regrtest.log 2>&1
-	echo "regrtest rc=$?"
+	rc=$?
+	echo "regrtest rc=$rc"
+	if [ ! -s "$CASE_WORK/junit.xml" ]; then
+		echo "regrtest wrote no junit.xml (rc $rc); end of its log:" >&2
+		tail -25 regrtest.log >&2
+		return 1
+	fi
 	env -u LD_PRELOAD "$cpy" "$CASE_SRC/junit_outcomes.py" "$CASE_WORK/junit.xml"
 	# the names of failed test files (same list expected: e.g. one environment-dependent failure)
 	sed -n '/test.* failed:$/,/^$/p' regrtest.log | grep -E '^ +test_' | tr -s ' ' '\n' | grep . | sort | sed 's/^/failed file: /'
