@@ -18,7 +18,9 @@
  * Also: the same report on stderr when BMALLOC_STATS is unset; BMALLOC_STATS=0
  * prints nothing; %p in the path is the pid; the report still appears on the
  * original stderr after the program closed fd 2; a program that calls _exit
- * prints none; an unwritable path does not change the exit status. */
+ * prints none; a forked child (no exec) writes its own report to the file of its
+ * own pid; exit() called from a thread prints one complete report; an
+ * unwritable path does not change the exit status. */
 #include "check.h"
 #include <pthread.h>
 #include <sched.h>
@@ -501,6 +503,14 @@ static void some_allocations(void)
         free(p[i]);
 }
 
+static void *exit_from_thread(void *arg)
+{
+    (void)arg;
+    void *volatile p = malloc(300000); /* bucket 15, in heap 1 */
+    (void)p;
+    exit(0);
+}
+
 static char buf[1 << 20], buf2[1 << 20];
 
 static void check_exited0(const char *what, int st)
@@ -530,6 +540,25 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[1], "_exit"))
             _exit(0);
+        if (!strcmp(argv[1], "fork")) {
+            printf("%d\n", (int)getpid());
+            fflush(stdout);
+            pid_t c = fork();
+            if (c == 0) {
+                void *volatile q = malloc(300000); /* bucket 15, only in the child */
+                printf("%d\n", (int)getpid());
+                exit(q ? 0 : 1);
+            }
+            int st;
+            waitpid(c, &st, 0);
+            exit(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1);
+        }
+        if (!strcmp(argv[1], "thread_exit")) {
+            pthread_t t;
+            pthread_create(&t, NULL, exit_from_thread, NULL);
+            pthread_join(t, NULL);
+            return 7; /* not reached */
+        }
         return 2;
     }
     require_bmalloc();
@@ -643,6 +672,43 @@ int main(int argc, char **argv)
         char *e2[] = {env, NULL};
         check_exited0("_exit, file", run_self(a, e2, out, err));
         CHECK_MSG(read_file(stats, buf, sizeof buf) <= 0, "_exit wrote a report: [%.300s]", buf);
+    }
+    /* 6b. a forked child writes its own report to the file of its own pid */
+    {
+        char env[600];
+        snprintf(env, sizeof env, "BMALLOC_STATS=%s/fork-%%p.stats", tmp);
+        char *e[] = {env, NULL}, *a[] = {"fork", NULL};
+        check_exited0("fork", run_self(a, e, out, err));
+        int parent = 0, child = 0;
+        if (read_file(out, buf, sizeof buf) > 0)
+            sscanf(buf, "%d %d", &parent, &child);
+        CHECK_MSG(parent > 0 && child > 0 && parent != child, "fork: pids [%s]", buf);
+        snprintf(stats, sizeof stats, "%s/fork-%d.stats", tmp, parent);
+        if (CHECK_MSG(read_file(stats, buf, sizeof buf) > 0, "fork: no parent report %s", stats)) {
+            CHECK_EQ(count(buf, "V Memory Statistics"), 1);
+            CHECK_MSG(!strstr(buf, "\nB 0/15("), "fork: the parent's report has the child's "
+                                                 "block: [%s]", buf);
+            parse_report("fork (parent)", buf);
+        }
+        snprintf(stats, sizeof stats, "%s/fork-%d.stats", tmp, child);
+        if (CHECK_MSG(read_file(stats, buf, sizeof buf) > 0, "fork: no child report %s", stats)) {
+            CHECK_EQ(count(buf, "V Memory Statistics"), 1);
+            CHECK_MSG(strstr(buf, "\nB 0/15(524288) 0 1/0/1 524288/0\n") != NULL,
+                      "fork: the child's report lacks its block: [%s]", buf);
+            parse_report("fork (child)", buf);
+        }
+    }
+    /* 6c. exit() called by a thread: one complete report, heap 1 included */
+    {
+        char *e[] = {"BMALLOC_STATS", NULL}, *a[] = {"thread_exit", NULL};
+        check_exited0("thread exit", run_self(a, e, out, err));
+        long n = read_file(err, buf, sizeof buf);
+        if (CHECK_MSG(n > 0, "exit from a thread: no report")) {
+            CHECK_EQ(count(buf, "V Memory Statistics"), 1);
+            CHECK_MSG(strstr(buf, "\nB 1/15(524288) 0 1/0/1 524288/0\n") != NULL,
+                      "exit from a thread: no 'B 1/15(524288) 0 1/0/1 524288/0' line: [%s]", buf);
+            parse_report("exit from a thread", buf);
+        }
     }
     /* 7. a path that cannot be written does not change the program's exit status */
     {
