@@ -1,8 +1,10 @@
 /* t_fork: fork while other threads allocate.
- * 3 threads run a malloc/realloc/free loop with content checks; the main thread
+ * 3 threads run a malloc/realloc/free loop with content checks (with bursts of
+ * 3000 blocks freed at once, so blocks also move through the exchange); the main thread
  * forks 300 times meanwhile.  Each child (alarm 20 s against a hang on a lock
  * inherited from a thread that no longer exists) mallocs, callocs, reallocs,
- * memaligns and frees with content checks, frees a block the parent allocated
+ * memaligns and frees with content checks, allocates and frees bursts of 5000
+ * blocks (3 rounds), frees a block the parent allocated
  * before the fork, allocates a large block, starts 2 threads that allocate and
  * free, joins them, and exits 0, half of them with _exit(0), half with exit(0)
  * (which runs the exit handlers, bmalloc's included).
@@ -38,6 +40,17 @@ static void *worker(void *arg)
                 continue;
             }
             free(keep[k]);
+        }
+        if (seed % 64 == 0) { /* a burst: enough frees to overflow to the exchange */
+            static __thread void *burst[3000];
+            for (int i = 0; i < 3000; i++) {
+                burst[i] = malloc(48 + (seed % 3) * 16);
+                *(unsigned *)burst[i] = seed + i;
+            }
+            for (int i = 0; i < 3000; i++) {
+                CHECK_EQ(*(unsigned *)burst[i], seed + i);
+                free(burst[i]);
+            }
         }
         keep_n[k] = 1 + (seed * 2654435761u) % ((seed % 50) ? 2000 : 300000);
         keep[k] = malloc(keep_n[k]);
@@ -96,6 +109,22 @@ static void child(int round, unsigned char *inherited, size_t inherited_n)
             _exit(26);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
+    /* bursts: take blocks from (and give them to) the exchange the parent's
+     * threads were using when the fork happened */
+    static void *burst[5000];
+    for (int r = 0; r < 3; r++) {
+        for (int i = 0; i < 5000; i++) {
+            burst[i] = malloc(48 + (size_t)(r % 3) * 16);
+            if (!burst[i])
+                _exit(27);
+            *(int *)burst[i] = i;
+        }
+        for (int i = 0; i < 5000; i++) {
+            if (*(int *)burst[i] != i)
+                _exit(28);
+            free(burst[i]);
+        }
+    }
     free(big);
     free(a);
     free(c);
