@@ -404,16 +404,16 @@ fn shadow_map_holds_across_threads() {
                     }
                     // keep the map small enough that overlap checks stay meaningful and quick
                     if shared.lock().unwrap().live.len() > 400 {
-                        let victim = shared.lock().unwrap().pick(k);
-                        if let Some((addr, l)) = victim {
-                            let mut g = shared.lock().unwrap();
-                            if g.live.remove(&addr).is_some() {
-                                if let Err(e) = g.check(addr, &l, "trim") {
-                                    panic!("{e}");
-                                }
-                                drop(g);
-                                a::free(addr as *mut u8);
+                        let mut g = shared.lock().unwrap();
+                        if let Some((addr, l)) = g.pick(k) {
+                            // (picked and removed under one lock: another thread may have freed
+                            // the block and got the same address back since an earlier look)
+                            g.live.remove(&addr);
+                            if let Err(e) = g.check(addr, &l, "trim") {
+                                panic!("{e}");
                             }
+                            drop(g);
+                            a::free(addr as *mut u8);
                         }
                     }
                 }
