@@ -1,7 +1,7 @@
 /* t_fork: fork while other threads allocate.
  * 3 threads run a malloc/realloc/free loop with content checks (with bursts of
  * 3000 blocks freed at once, so blocks also move through the exchange); the main thread
- * forks 300 times meanwhile.  Each child (alarm 20 s against a hang on a lock
+ * forks 300 times meanwhile.  Each child (alarm 60 s against a hang on a lock
  * inherited from a thread that no longer exists) mallocs, callocs, reallocs,
  * memaligns and frees with content checks, allocates and frees bursts of 5000
  * blocks (3 rounds), frees a block the parent allocated
@@ -80,7 +80,7 @@ static void *child_thread(void *arg)
 
 static void child(int round, unsigned char *inherited, size_t inherited_n)
 {
-    alarm(20);
+    alarm(60);
     /* the parent's block is ours too now */
     if (find_bad(inherited, inherited_n, 4242) != (size_t)-1)
         _exit(20);
@@ -176,7 +176,7 @@ int main(void)
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], 2);
-        alarm(20);
+        alarm(60);
         pthread_t t;
         pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)77);
         pthread_join(t, NULL);
