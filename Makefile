@@ -16,7 +16,7 @@ lib:
 test: lib unit preload
 
 unit:
-	$(CARGO) test --release --no-default-features
+	BMALLOC_STATS=0 $(CARGO) test --release --no-default-features
 
 preload: lib
 	preload-tests/run

@@ -72,7 +72,13 @@ fn alloc_in(h: *mut Heap, size: usize, call: Call) -> *mut u8 {
         // SAFETY: `h` is a heap the caller may use; b is a small bucket.
         unsafe {
             let p = heap::take(h, b, call);
-            if !p.is_null() { p } else { heap::carve(h, b) }
+            if !p.is_null() {
+                return p;
+            }
+            if heap::refill(h, b) {
+                return heap::take(h, b, call);
+            }
+            heap::carve(h, b)
         }
     } else {
         let p = large::alloc(size, ALIGN);

@@ -7,8 +7,8 @@
 //! store, never a locked instruction.
 
 use crate::header::{self, Header, State, tag};
-use crate::os;
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
+use crate::{exchange, os, purge};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -99,9 +99,70 @@ pub unsafe fn put(h: *mut Heap, blk: *mut Header, b: usize) {
         (*blk).tag = tag(State::Free, b);
         (*blk).link = (*h).heads[b] as usize;
         (*h).heads[b] = blk;
-        inc(&(*h).free_blocks[b]);
+        let n = (*h).free_blocks[b].load(Relaxed) + 1;
+        (*h).free_blocks[b].store(n, Relaxed);
         inc(&(*h).frees[b]);
+        if n > exchange::LIMITS[b] {
+            overflow(h, b);
+        }
     }
+}
+
+/// The heap holds more free blocks of bucket `b` than it needs: hand a batch to the exchange.
+#[cold]
+#[inline(never)]
+unsafe fn overflow(h: *mut Heap, b: usize) {
+    let n = exchange::batch_len(b);
+    // SAFETY: the caller owns `h`, whose list holds more than `n` blocks.
+    unsafe {
+        let first = (*h).heads[b];
+        let last = purge::nth(first, n - 1);
+        (*h).heads[b] = (*last).link as *mut Header;
+        (*last).link = 0;
+        let left = (*h).free_blocks[b].load(Relaxed) - n as u64;
+        (*h).free_blocks[b].store(left, Relaxed);
+        exchange::give(h, b, first, n);
+    }
+}
+
+/// Moves every free block of the heap onto `lists` (a list and its length per bucket), for
+/// a purge.
+///
+/// # Safety
+/// `h` is the caller's own heap.
+pub unsafe fn drain(h: *mut Heap, lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
+    for (b, list) in lists.iter_mut().enumerate() {
+        // SAFETY: the caller owns `h` and its lists.
+        unsafe {
+            let first = (*h).heads[b];
+            if first.is_null() {
+                continue;
+            }
+            let n = (*h).free_blocks[b].load(Relaxed) as usize;
+            (*purge::last_of(first)).link = list.0 as usize;
+            *list = (first, list.1 + n);
+            (*h).heads[b] = null_mut();
+            (*h).free_blocks[b].store(0, Relaxed);
+        }
+    }
+}
+
+/// Refills bucket `b`'s empty list with a batch from the exchange. False if it had none.
+///
+/// # Safety
+/// `h` is the caller's own heap and its list for bucket `b` is empty.
+#[cold]
+pub unsafe fn refill(h: *mut Heap, b: usize) -> bool {
+    let Some((first, n)) = exchange::take(b) else {
+        return false;
+    };
+    // SAFETY: the caller owns `h`; the batch is ours now and ends with a zero link.
+    unsafe {
+        (*h).heads[b] = first;
+        let have = (*h).free_blocks[b].load(Relaxed) + n as u64;
+        (*h).free_blocks[b].store(have, Relaxed);
+    }
+    true
 }
 
 /// Carves a new block of bucket `b` from the heap's fresh memory, taking a new chunk from
@@ -126,21 +187,43 @@ pub unsafe fn carve(h: *mut Heap, b: usize) -> *mut u8 {
     }
 }
 
-/// Replaces the carving range with a new chunk of at least `need` bytes. What is left of the
-/// old range becomes free blocks of the largest buckets that fit, so nothing is lost.
+/// Replaces the carving range with a span of purged memory or a new chunk from the OS, of at
+/// least `need` bytes. What is left of the old range becomes free blocks of the largest
+/// buckets that fit, so nothing is lost.
 #[cold]
 unsafe fn new_chunk(h: *mut Heap, need: usize) -> bool {
-    let Some(len) = os::round_to_page(need.max(CHUNK)) else {
-        return false;
+    exchange::maybe_decay();
+    let (start, len) = match purge::take_span() {
+        Some((start, len)) if len >= need => (start, len),
+        small => {
+            if let Some((start, len)) = small {
+                // Too small for this block: its memory becomes free blocks of this heap.
+                // SAFETY: the caller owns `h`; the span is ours now.
+                unsafe { carve_rest(h, start, start + len) };
+            }
+            let Some(len) = os::round_to_page(need.max(CHUNK)) else {
+                return false;
+            };
+            let chunk = os::heap_chunk(len);
+            if chunk.is_null() {
+                return false;
+            }
+            (chunk as usize, len)
+        }
     };
-    let chunk = os::heap_chunk(len);
-    if chunk.is_null() {
-        return false;
-    }
-    // SAFETY: the caller owns `h`; the leftover range is carved memory of this heap.
+    // SAFETY: the caller owns `h`.
     unsafe {
-        let mut at = (*h).carve;
-        let end = (*h).carve_end;
+        carve_rest(h, (*h).carve, (*h).carve_end);
+        (*h).carve = start;
+        (*h).carve_end = start + len;
+    }
+    true
+}
+
+/// Cuts `[at, end)` into free blocks of the largest buckets that fit, onto the heap's lists.
+unsafe fn carve_rest(h: *mut Heap, mut at: usize, end: usize) {
+    // SAFETY: the caller owns `h` and the range.
+    unsafe {
         for b in (0..SMALL_BUCKETS).rev() {
             while end - at >= stride_of(b) {
                 let blk = at as *mut Header;
@@ -151,10 +234,7 @@ unsafe fn new_chunk(h: *mut Heap, need: usize) -> bool {
                 at += stride_of(b);
             }
         }
-        (*h).carve = chunk as usize;
-        (*h).carve_end = chunk as usize + len;
     }
-    true
 }
 
 /// Bytes of payload a small block of bucket `b` offers.

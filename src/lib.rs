@@ -7,6 +7,7 @@
 
 mod alloc;
 mod c_abi;
+mod exchange;
 mod fmt;
 mod header;
 mod heap;
@@ -15,8 +16,10 @@ mod misuse;
 mod options;
 mod os;
 mod pagemap;
+mod purge;
 mod registry;
 mod size_class;
+mod stack;
 mod startup;
 mod stats;
 mod tls;

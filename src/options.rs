@@ -2,8 +2,31 @@
 //!
 //! `BMALLOC_STATS`: unset, empty, `1` or `stderr`: exit report on stderr; `0`: no report;
 //! anything else: a file to write it to, where `%p` stands for the process id and `%%` for `%`.
+//!
+//! `BMALLOC_PURGE_DELAY_MS`: how long free blocks handed to the exchange may wait for a taker
+//! before their pages go back to the OS (default 1000; 0 purges at the next chance).
 
 use crate::fmt::{Buf, Sink};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+pub const DEFAULT_PURGE_DELAY_MS: u64 = 1000;
+static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
+
+pub fn purge_delay_ms() -> u64 {
+    PURGE_DELAY_MS.load(Relaxed)
+}
+
+pub fn set_purge_delay_ms(ms: u64) {
+    PURGE_DELAY_MS.store(ms, Relaxed);
+}
+
+/// A whole number of milliseconds; None for anything else (the default then applies).
+pub fn parse_ms(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 12 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, d| n * 10 + (d - b'0') as u64))
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum StatsTarget {
@@ -77,6 +100,17 @@ mod tests {
         assert_eq!(expand("a%%p", 7).as_deref(), Some("a%p\0"));
         assert_eq!(expand("trailing%", 7).as_deref(), Some("trailing%\0"));
         assert_eq!(expand("%x", 7).as_deref(), Some("%x\0"));
+    }
+
+    #[test]
+    fn purge_delays_are_whole_milliseconds() {
+        assert_eq!(parse_ms(b"0"), Some(0));
+        assert_eq!(parse_ms(b"250"), Some(250));
+        assert_eq!(parse_ms(b"999999999999"), Some(999_999_999_999));
+        assert_eq!(parse_ms(b""), None);
+        assert_eq!(parse_ms(b"-5"), None);
+        assert_eq!(parse_ms(b"1e3"), None);
+        assert_eq!(parse_ms(b"1000000000000"), None, "too long");
     }
 
     #[test]

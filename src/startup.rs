@@ -51,13 +51,21 @@ fn bmalloc_start() {
     unsafe { __cxa_atexit(exit_report, core::ptr::null_mut(), core::ptr::null_mut()) };
 }
 
-fn read_options() {
-    // SAFETY: getenv returns null or a NUL-terminated string in the environment.
-    let value = unsafe { libc::getenv(c"BMALLOC_STATS".as_ptr()) };
-    let bytes = (!value.is_null()).then(|| {
+fn env(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a NUL-terminated string in the environment, which
+    // nobody changes while the constructors run.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    (!value.is_null()).then(|| {
         // SAFETY: non-null getenv results are NUL-terminated strings.
         unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes()
-    });
+    })
+}
+
+fn read_options() {
+    if let Some(ms) = env(c"BMALLOC_PURGE_DELAY_MS").and_then(options::parse_ms) {
+        options::set_purge_delay_ms(ms);
+    }
+    let bytes = env(c"BMALLOC_STATS");
     let target = options::parse_stats(bytes);
     if target == StatsTarget::File {
         // SAFETY: only the constructor writes the settings, before anyone reads them.

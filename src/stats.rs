@@ -5,8 +5,11 @@
 //! V Memory Statistics (bmalloc: <version>)
 //! B <heap>/<bucket>(<block size>) <free blocks> <mallocs>/<frees>/<mallocs-frees> <used bytes>/<free bytes>
 //! H <heap> <used bytes>/<free bytes>
+//! X <bucket>(<block size>) <free blocks> <free bytes>
 //! S <used bytes>/<free bytes>
 //! ```
+//! `X` lines (one per bucket with blocks in it) show the free blocks waiting in the exchange,
+//! which belong to no heap; `S` counts them among the free bytes.
 //! Written through a fixed buffer: printing allocates nothing.
 
 use crate::fmt::{Sink, Writer};
@@ -110,12 +113,32 @@ pub fn s_line<S: Sink>(w: &mut Writer<S>, b: Bytes) {
     w.str("S ").i64(b.used).str("/").i64(b.free).str("\n");
 }
 
-/// Writes the whole report: every heap in number order, its active buckets, its sum, and the
-/// total. `counts(heap, bucket)` supplies the numbers (the registry's, or a test's).
+pub fn x_line<S: Sink>(w: &mut Writer<S>, bucket: usize, blocks: u64) -> Bytes {
+    let size = payload_of(bucket) as u64;
+    let free = blocks.wrapping_mul(size);
+    w.str("X ")
+        .u64(bucket as u64)
+        .str("(")
+        .u64(size)
+        .str(") ")
+        .u64(blocks)
+        .str(" ")
+        .u64(free)
+        .str("\n");
+    Bytes {
+        used: 0,
+        free: free as i64,
+    }
+}
+
+/// Writes the whole report: every heap in number order, its active buckets, its sum, the
+/// exchange, and the total. `counts(heap, bucket)` and `exchanged(bucket)` supply the numbers
+/// (the live ones, or a test's).
 pub fn write_report<S: Sink>(
     w: &mut Writer<S>,
     heaps: usize,
     counts: impl Fn(usize, usize) -> Option<Counts>,
+    exchanged: impl Fn(usize) -> u64,
 ) {
     header_lines(w);
     let mut total = Bytes::default();
@@ -136,15 +159,26 @@ pub fn write_report<S: Sink>(
             total.add(sum);
         }
     }
+    for bucket in 0..SMALL_BUCKETS {
+        let blocks = exchanged(bucket);
+        if blocks != 0 {
+            total.add(x_line(w, bucket, blocks));
+        }
+    }
     s_line(w, total);
 }
 
 /// The report of this process's heaps.
 pub fn write_live_report<S: Sink>(w: &mut Writer<S>) {
-    write_report(w, registry::count(), |id, b| {
-        let h = registry::get(id);
-        (!h.is_null()).then(|| bucket_counts(h, b))
-    });
+    write_report(
+        w,
+        registry::count(),
+        |id, b| {
+            let h = registry::get(id);
+            (!h.is_null()).then(|| bucket_counts(h, b))
+        },
+        crate::exchange::blocks,
+    );
 }
 
 #[cfg(test)]
@@ -156,8 +190,16 @@ mod tests {
         heaps: usize,
         counts: impl Fn(usize, usize) -> Option<Counts>,
     ) -> std::string::String {
+        report_x(heaps, counts, |_| 0)
+    }
+
+    fn report_x(
+        heaps: usize,
+        counts: impl Fn(usize, usize) -> Option<Counts>,
+        exchanged: impl Fn(usize) -> u64,
+    ) -> std::string::String {
         let mut w = Writer::new(Buf::<8192>::new());
-        write_report(&mut w, heaps, counts);
+        write_report(&mut w, heaps, counts, exchanged);
         std::string::String::from_utf8(w.finish().as_bytes().to_vec()).unwrap()
     }
 
@@ -202,6 +244,41 @@ mod tests {
                 "B 1/1(32) 3 0/3/-3 -96/96",
                 "H 1 -96/96",
                 "S 32/96"
+            ]
+        );
+    }
+
+    #[test]
+    fn blocks_in_the_exchange_print_x_lines_and_count_as_free_in_the_total() {
+        // Heap 0 allocated 2000 64-byte blocks; heap 1 freed them all, kept 1000 and handed
+        // 1000 to the exchange.
+        let text = report_x(
+            2,
+            |h, b| match (h, b) {
+                (0, 2) => Some(Counts {
+                    free_blocks: 0,
+                    mallocs: 2000,
+                    frees: 0,
+                }),
+                (1, 2) => Some(Counts {
+                    free_blocks: 1000,
+                    mallocs: 0,
+                    frees: 2000,
+                }),
+                _ => None,
+            },
+            |b| if b == 2 { 1000 } else { 0 },
+        );
+        let lines: std::vec::Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[2..],
+            &[
+                "B 0/2(64) 0 2000/0/2000 128000/0",
+                "H 0 128000/0",
+                "B 1/2(64) 1000 0/2000/-2000 -128000/64000",
+                "H 1 -128000/64000",
+                "X 2(64) 1000 64000",
+                "S 0/128000",
             ]
         );
     }

@@ -1,0 +1,234 @@
+//! The global exchange of free blocks, which bounds memory when one thread allocates and
+//! another frees (the cost of freeing into the freeing thread's heap, see DESIGN.md).
+//!
+//! A heap that holds more than `limit(b)` free blocks in bucket `b` hands a batch of
+//! `batch_len(b)` of them to the exchange; a heap whose list runs dry takes a whole batch
+//! from it before it carves new memory. Batches move as one item of a lock-free stack per
+//! bucket, so a transfer costs one compare-and-swap for a whole batch, and the malloc and
+//! free fast paths never touch the exchange.
+//!
+//! The exchange keeps at most `RETAIN_BYTES`: beyond that, everything in it is purged at once
+//! (the whole pages its blocks cover go back to the OS, see `purge`), and batches that sat
+//! unused for longer than the purge delay are purged the next time any heap overflows or
+//! takes new memory.
+//!
+//! A batch is a chain of free blocks linked through their headers, like a free list. Its first
+//! block's payload holds the stack link (word 0) and the batch's length and the time it was
+//! handed over (word 1).
+
+use crate::header::{self, Header};
+use crate::heap::Heap;
+use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::stack::Stack;
+use crate::{options, purge};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+
+/// Bytes of blocks a batch carries, roughly: large enough that transfers are rare, small
+/// enough that a heap idles with little (see README, "Memory").
+const BATCH_BYTES: usize = 64 << 10;
+const MAX_BATCH: usize = 1024;
+/// Most bytes the exchange keeps for reuse before it purges what it is given.
+pub const RETAIN_BYTES: usize = 32 << 20;
+
+/// Blocks in a batch of bucket `b`.
+pub const fn batch_len(b: usize) -> usize {
+    let n = BATCH_BYTES / stride_of(b);
+    if n == 0 {
+        1
+    } else if n > MAX_BATCH {
+        MAX_BATCH
+    } else {
+        n
+    }
+}
+
+/// Free blocks a heap keeps in bucket `b` before it hands a batch over: two batches, so
+/// that a heap alternating between freeing and allocating around the limit does not send
+/// and fetch the same batch over and over.
+pub const fn limit(b: usize) -> u64 {
+    2 * batch_len(b) as u64
+}
+
+/// `limit` for every bucket, for the free fast path.
+pub static LIMITS: [u64; SMALL_BUCKETS] = {
+    let mut l = [0; SMALL_BUCKETS];
+    let mut b = 0;
+    while b < SMALL_BUCKETS {
+        l[b] = limit(b);
+        b += 1;
+    }
+    l
+};
+
+struct Exchange {
+    stacks: [Stack; SMALL_BUCKETS],
+    /// Blocks held, by bucket, for the exit report.
+    blocks: [AtomicU64; SMALL_BUCKETS],
+    /// Bytes held in all buckets.
+    bytes: AtomicUsize,
+    /// When (coarse milliseconds) the last purge of old batches started.
+    last_decay: AtomicU64,
+    /// Set while a thread purges.
+    purging: AtomicBool,
+    /// Bytes the exchange held right after the last purge.
+    kept_by_purge: AtomicUsize,
+}
+
+static EXCHANGE: Exchange = Exchange {
+    stacks: [const { Stack::new() }; SMALL_BUCKETS],
+    blocks: [const { AtomicU64::new(0) }; SMALL_BUCKETS],
+    bytes: AtomicUsize::new(0),
+    last_decay: AtomicU64::new(0),
+    purging: AtomicBool::new(false),
+    kept_by_purge: AtomicUsize::new(0),
+};
+
+/// Blocks of bucket `b` in the exchange now.
+pub fn blocks(b: usize) -> u64 {
+    EXCHANGE.blocks[b].load(Relaxed)
+}
+
+/// A coarse monotonic clock in milliseconds (a vDSO read, no system call).
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into our timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+fn meta(first: *mut Header) -> &'static AtomicU64 {
+    // SAFETY: word 1 of the first block's payload (every payload has 16 bytes at least), in
+    // memory that is never unmapped; only the batch's owner reads or writes it.
+    unsafe { AtomicU64::from_ptr(header::user_of(first).cast::<u64>().add(1)) }
+}
+
+/// Hands over a batch of `count` free blocks of bucket `b`, chained from `first`, from the
+/// caller's heap `h`. When the exchange then holds more than it should keep, everything in it
+/// and in `h`'s lists is purged at once (unless the last purge left nearly as much behind:
+/// blocks that share pages with blocks in use cannot be released, and sorting them again and
+/// again would cost time for nothing).
+pub fn give(h: *mut Heap, b: usize, first: *mut Header, count: usize) {
+    push(b, first, count, now_ms());
+    let held = EXCHANGE.bytes.load(Relaxed);
+    if held > RETAIN_BYTES && held > EXCHANGE.kept_by_purge.load(Relaxed) + RETAIN_BYTES / 2 {
+        purge_older_than(0, h);
+    } else {
+        maybe_decay();
+    }
+}
+
+fn push(b: usize, first: *mut Header, count: usize, stamp: u64) {
+    meta(first).store((stamp << 32) | count as u64, Relaxed);
+    EXCHANGE.blocks[b].fetch_add(count as u64, Relaxed);
+    EXCHANGE.bytes.fetch_add(count * stride_of(b), Relaxed);
+    EXCHANGE.stacks[b].push(first);
+}
+
+/// Takes a batch of bucket `b`: its first block and length, or None.
+pub fn take(b: usize) -> Option<(*mut Header, usize)> {
+    let first = EXCHANGE.stacks[b].pop();
+    if first.is_null() {
+        return None;
+    }
+    let count = (meta(first).load(Relaxed) & 0xffff_ffff) as usize;
+    EXCHANGE.blocks[b].fetch_sub(count as u64, Relaxed);
+    EXCHANGE.bytes.fetch_sub(count * stride_of(b), Relaxed);
+    Some((first, count))
+}
+
+/// Purges batches older than the purge delay, at most once per delay across all threads.
+pub fn maybe_decay() {
+    let delay = options::purge_delay_ms();
+    let now = now_ms();
+    let last = EXCHANGE.last_decay.load(Relaxed);
+    if now.wrapping_sub(last) < delay.max(1) || EXCHANGE.bytes.load(Relaxed) == 0 {
+        return;
+    }
+    if EXCHANGE
+        .last_decay
+        .compare_exchange(last, now, Relaxed, Relaxed)
+        .is_ok()
+    {
+        purge_older_than(delay, core::ptr::null_mut());
+    }
+}
+
+/// Takes every batch handed over at least `age` ms ago out of the exchange, and every free
+/// block of the caller's heap `h` (if not null), gives the whole pages they cover back to the
+/// OS, and hands the blocks that remain to the exchange. One thread purges at a time; another
+/// that would purge meanwhile simply goes on.
+fn purge_older_than(age: u64, h: *mut Heap) {
+    if EXCHANGE.purging.swap(true, Acquire) {
+        return;
+    }
+    let now = now_ms() & 0xffff_ffff;
+    let mut lists = [(core::ptr::null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+    if !h.is_null() {
+        // SAFETY: `h` is the caller's own heap.
+        unsafe { crate::heap::drain(h, &mut lists) };
+    }
+    for (b, list) in lists.iter_mut().enumerate() {
+        let mut batch = EXCHANGE.stacks[b].take_all();
+        while !batch.is_null() {
+            let next = Stack::next(batch);
+            let m = meta(batch).load(Relaxed);
+            let (stamp, count) = (m >> 32, (m & 0xffff_ffff) as usize);
+            EXCHANGE.blocks[b].fetch_sub(count as u64, Relaxed);
+            EXCHANGE.bytes.fetch_sub(count * stride_of(b), Relaxed);
+            if now.wrapping_sub(stamp) & 0xffff_ffff >= age {
+                // Chain the batch in front of this bucket's list.
+                let last = purge::last_of(batch);
+                // SAFETY: we own every batch taken from the stack; `last` ends this one.
+                unsafe { (*last).link = list.0 as usize };
+                *list = (batch, list.1 + count);
+            } else {
+                push(b, batch, count, stamp);
+            }
+            batch = next;
+        }
+    }
+    purge::release(&mut lists);
+    for (b, &(list, count)) in lists.iter().enumerate() {
+        requeue(b, list, count, now);
+    }
+    EXCHANGE
+        .kept_by_purge
+        .store(EXCHANGE.bytes.load(Relaxed), Relaxed);
+    EXCHANGE.purging.store(false, Release);
+}
+
+/// Hands a list of free blocks back to the exchange in batches.
+fn requeue(b: usize, mut list: *mut Header, mut count: usize, stamp: u64) {
+    while count > 0 {
+        let n = count.min(batch_len(b));
+        let first = list;
+        let last = purge::nth(first, n - 1);
+        // SAFETY: we own the list; `last` is its n-th block.
+        unsafe {
+            list = (*last).link as *mut Header;
+            (*last).link = 0;
+        }
+        push(b, first, n, stamp);
+        count -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_carry_about_64k_and_limits_are_two_batches() {
+        assert_eq!(batch_len(0), 1024, "16-byte blocks: capped");
+        assert_eq!(batch_len(2), 65536 / 80);
+        assert_eq!(batch_len(12), 1, "64 KiB blocks: one per batch");
+        assert_eq!(batch_len(16), 1);
+        for (b, &limit) in LIMITS.iter().enumerate() {
+            assert_eq!(limit, 2 * batch_len(b) as u64);
+            assert!(batch_len(b) * stride_of(b) <= 2 * BATCH_BYTES.max(stride_of(b)));
+        }
+    }
+}

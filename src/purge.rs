@@ -1,0 +1,261 @@
+//! Giving memory back to the OS: runs of neighbouring free blocks become spans of fresh
+//! memory whose whole pages are released with MADV_DONTNEED, and heaps carve new blocks from
+//! spans (of any bucket) before they ask the OS for more.
+//!
+//! Pages are released, never unmapped: the exchange's lock-free stacks may read a stale link
+//! from memory that was once a block (see `stack`), so every page bmalloc carved stays mapped.
+
+use crate::header::Header;
+use crate::os;
+use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::stack::Stack;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// The least a run must release to become a span: a span's first page is written again to
+/// record it, so smaller runs would give back little.
+const MIN_RELEASE: usize = 16 << 10;
+
+/// Spans ready to be carved; a span's header link holds its length.
+static SPANS: Stack = Stack::new();
+/// Bytes released to the OS so far, and bytes in spans now (for mallinfo and the README).
+pub static RELEASED_BYTES: AtomicUsize = AtomicUsize::new(0);
+pub static SPAN_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The block `n` links after `first`.
+pub fn nth(mut first: *mut Header, n: usize) -> *mut Header {
+    for _ in 0..n {
+        // SAFETY: callers own a list of more than n blocks.
+        first = unsafe { (*first).link } as *mut Header;
+    }
+    first
+}
+
+/// The last block of a list.
+pub fn last_of(mut first: *mut Header) -> *mut Header {
+    // SAFETY: callers own the list, which ends with a zero link.
+    unsafe {
+        while (*first).link != 0 {
+            first = (*first).link as *mut Header;
+        }
+    }
+    first
+}
+
+/// Purges free blocks of every bucket together: `lists[b]` is a list of free blocks of
+/// bucket `b` and its length. Sorted by address, neighbouring blocks (of any buckets) form
+/// runs; every run that covers enough whole pages becomes a span and its pages go back to the
+/// OS. The lists are rebuilt with the blocks kept, in address order.
+pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
+    let n: usize = lists.iter().map(|l| l.1).sum();
+    if n == 0 {
+        return;
+    }
+    let Some(scratch_len) = os::round_to_page(n * core::mem::size_of::<usize>()) else {
+        return;
+    };
+    let scratch = os::map(scratch_len).cast::<usize>();
+    if scratch.is_null() {
+        return; // no memory to sort in: keep every block
+    }
+    // SAFETY: the scratch mapping holds n words and is ours alone until unmapped below.
+    let addrs = unsafe { core::slice::from_raw_parts_mut(scratch, n) };
+    let mut i = 0;
+    for list in lists.iter_mut() {
+        let mut blk = list.0;
+        while !blk.is_null() {
+            addrs[i] = blk as usize;
+            i += 1;
+            // SAFETY: we own every block of the lists.
+            blk = unsafe { (*blk).link } as *mut Header;
+        }
+        *list = (null_mut(), 0);
+    }
+    addrs.sort_unstable();
+    let mut tails = [null_mut::<Header>(); SMALL_BUCKETS];
+    let mut keep = |addr: usize| {
+        let blk = addr as *mut Header;
+        let b = bucket(blk);
+        // SAFETY: we own the block; it goes to the end of its bucket's list.
+        unsafe {
+            (*blk).link = 0;
+            if tails[b].is_null() {
+                lists[b].0 = blk;
+            } else {
+                (*tails[b]).link = addr;
+            }
+        }
+        tails[b] = blk;
+        lists[b].1 += 1;
+    };
+    let page = os::page_size();
+    let mut run = 0;
+    while run < n {
+        // The run of neighbours addrs[run..end]: each block ends where the next begins.
+        let mut end = run + 1;
+        while end < n
+            && addrs[end] == addrs[end - 1] + stride_of(bucket(addrs[end - 1] as *mut Header))
+        {
+            end += 1;
+        }
+        let run_end = addrs[end - 1] + stride_of(bucket(addrs[end - 1] as *mut Header));
+        let from = (addrs[run] + page - 1) & !(page - 1);
+        let to = run_end & !(page - 1);
+        if to > from && to - from >= MIN_RELEASE {
+            // Blocks whose header lies on a released page form the span; those before or
+            // after stay free blocks.
+            let mut span: Option<(usize, usize)> = None;
+            for &a in &addrs[run..end] {
+                if a >= from && a < to {
+                    let stop = a + stride_of(bucket(a as *mut Header));
+                    span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
+                } else {
+                    keep(a);
+                }
+            }
+            release_pages(from, to);
+            if let Some((s, e)) = span {
+                add_span(s, e - s);
+            }
+        } else {
+            addrs[run..end].iter().for_each(|&a| keep(a));
+        }
+        run = end;
+    }
+    os::unmap(scratch.cast(), scratch_len);
+}
+
+/// The bucket of a free block, from its header.
+fn bucket(blk: *mut Header) -> usize {
+    // SAFETY: callers pass free blocks they own.
+    (unsafe { (*blk).tag } & 0xff) as usize
+}
+
+fn release_pages(from: usize, to: usize) {
+    // SAFETY: [from, to) is page-aligned memory of ours that no block or span in use covers;
+    // after MADV_DONTNEED it reads as zeros and stays mapped.
+    unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
+    RELEASED_BYTES.fetch_add(to - from, Relaxed);
+}
+
+/// Records `[start, start + len)` (16-aligned, at least 32 bytes) as a span.
+pub fn add_span(start: usize, len: usize) {
+    let span = start as *mut Header;
+    // SAFETY: the span's first 32 bytes are ours: a header-sized record and the stack link.
+    unsafe {
+        (*span).tag = 0; // not a block: freeing a pointer into it is reported as misuse
+        (*span).link = len;
+    }
+    SPAN_BYTES.fetch_add(len, Relaxed);
+    SPANS.push(span);
+}
+
+/// A span to carve: (start, length), or None.
+pub fn take_span() -> Option<(usize, usize)> {
+    let span = SPANS.pop();
+    if span.is_null() {
+        return None;
+    }
+    // SAFETY: the span is ours now; its header records its length.
+    let len = unsafe { (*span).link };
+    SPAN_BYTES.fetch_sub(len, Relaxed);
+    Some((span as usize, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// A list through the given header addresses, in the given order.
+    fn chain(addrs: &[usize]) -> *mut Header {
+        for w in addrs.windows(2) {
+            unsafe { (*(w[0] as *mut Header)).link = w[1] };
+        }
+        if let Some(&l) = addrs.last() {
+            unsafe { (*(l as *mut Header)).link = 0 };
+        }
+        addrs.first().map_or(null_mut(), |&a| a as *mut Header)
+    }
+
+    fn collect(mut list: *mut Header) -> Vec<usize> {
+        let mut v = Vec::new();
+        while !list.is_null() {
+            v.push(list as usize);
+            list = unsafe { (*list).link } as *mut Header;
+        }
+        v
+    }
+
+    fn free_blocks(start: usize, b: usize, n: usize) -> std::vec::Vec<usize> {
+        let stride = stride_of(b);
+        (0..n)
+            .map(|i| {
+                let a = start + i * stride;
+                unsafe {
+                    (*(a as *mut Header)).tag = crate::header::tag(crate::header::State::Free, b)
+                };
+                a
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_covering_whole_pages_become_spans_and_the_rest_stays() {
+        // 64 pages of real memory: 80-byte blocks (bucket 2), then 528-byte ones (bucket 5)
+        // right after them, so the run crosses buckets.
+        let page = os::page_size();
+        let len = 64 * page;
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        let start = mem + 16;
+        let small = free_blocks(start, 2, 1000);
+        let big_start = start + 1000 * stride_of(2);
+        let big = free_blocks(big_start, 5, (mem + len - big_start) / stride_of(5));
+        // Leave out small block 10: the run breaks there (blocks 0..10 cover no whole page).
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        let mut addrs_small: Vec<usize> =
+            small.iter().copied().filter(|&a| a != small[10]).collect();
+        addrs_small.reverse();
+        lists[2] = (chain(&addrs_small), addrs_small.len());
+        lists[5] = (chain(&big), big.len());
+        let total = addrs_small.len() + big.len();
+        release(&mut lists);
+        let kept2 = collect(lists[2].0);
+        let kept5 = collect(lists[5].0);
+        assert_eq!((kept2.len(), kept5.len()), (lists[2].1, lists[5].1));
+        assert!(
+            kept2.windows(2).all(|w| w[0] < w[1]),
+            "kept blocks come back in address order"
+        );
+        for (i, a) in small.iter().enumerate().take(10) {
+            assert!(kept2.contains(a), "block {i}, in the short run, is kept");
+        }
+        let (span_at, span_len) = take_span().expect("a span");
+        assert!(span_at >= small[11] && span_at + span_len <= mem + len);
+        assert!(
+            span_at < big_start && span_at + span_len > big_start,
+            "the span crosses buckets"
+        );
+        let in_span = |a: usize| a >= span_at && a < span_at + span_len;
+        assert!(
+            kept2.iter().chain(&kept5).all(|&a| !in_span(a)),
+            "no kept block lies in the span"
+        );
+        let spanned = addrs_small
+            .iter()
+            .chain(&big)
+            .filter(|&&a| in_span(a))
+            .count();
+        assert_eq!(
+            kept2.len() + kept5.len() + spanned,
+            total,
+            "every block is kept or spanned"
+        );
+        assert!(
+            span_len >= 60 * page - 2 * stride_of(5),
+            "nearly all 64 pages released: {span_len}"
+        );
+        os::unmap(mem as *mut u8, len);
+    }
+}
