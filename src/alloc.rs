@@ -81,10 +81,28 @@ fn alloc_in(h: *mut Heap, size: usize, call: Call) -> *mut u8 {
             heap::carve(h, b)
         }
     } else {
-        let p = large::alloc(size, ALIGN);
+        let p = alloc_large(h, size, ALIGN);
         count_malloc(h, p, size);
         p
     }
+}
+
+/// A large block: its own mapping, or when the OS refuses one, a piece of purged memory.
+fn alloc_large(h: *mut Heap, size: usize, align: usize) -> *mut u8 {
+    let p = large::alloc(size, align);
+    if !p.is_null() {
+        return p;
+    }
+    // A purge sorts at most a million blocks, and spans merge as their neighbours are
+    // purged: a few rounds may be needed before one is big enough.
+    for _ in 0..4 {
+        crate::exchange::purge_all(h);
+        let p = large::alloc_in_span(size, align);
+        if !p.is_null() {
+            return p;
+        }
+    }
+    null_mut()
 }
 
 fn count_malloc(h: *mut Heap, p: *mut u8, size: usize) {
@@ -112,6 +130,10 @@ enum Block {
         h: *mut Header,
         bucket: usize,
     },
+    Spanned {
+        h: *mut Header,
+        bucket: usize,
+    },
     /// An over-aligned pointer inside the small block whose user pointer is `outer`.
     Aligned {
         inner: *mut Header,
@@ -133,6 +155,7 @@ fn inspect(call: Call, p: *mut u8) -> Block {
     match header::decode(tag) {
         Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => Block::Small { h, bucket },
         Some((State::Large, bucket)) if large_header_ok(h) => Block::Large { h, bucket },
+        Some((State::Spanned, bucket)) => Block::Spanned { h, bucket },
         Some((State::Aligned, _)) => {
             // SAFETY: as above; link is the distance back to the holding block's pointer.
             let back = unsafe { (*h).link };
@@ -204,6 +227,10 @@ fn free_block(block: Block) {
             with_heap(|heap| count_free(heap, bucket));
             large::free(h);
         }
+        Block::Spanned { h, bucket } => {
+            with_heap(|heap| count_free(heap, bucket));
+            large::free_spanned(h);
+        }
         Block::Aligned { inner, outer } => {
             // Mark the inner header free too, so a second free of the aligned pointer is
             // reported as a double free.
@@ -222,6 +249,7 @@ pub fn usable_size(p: *mut u8) -> usize {
     match inspect("malloc_usable_size", p) {
         Block::Small { bucket, .. } => capacity(bucket),
         Block::Large { h, .. } => large::usable(p, h),
+        Block::Spanned { h, .. } => large::spanned_usable(p, h),
         Block::Aligned { outer, .. } => usable_outer(outer) - (p as usize - outer as usize),
     }
 }
@@ -238,8 +266,17 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
         return null_mut();
     };
     if total > SMALL_MAX {
-        // A fresh mapping is already zero.
-        return malloc_slow(total, "calloc");
+        let p = malloc_slow(total, "calloc");
+        // A fresh mapping is already zero; a block cut from purged memory is not.
+        // SAFETY: a large block's header lies in front of it.
+        if !p.is_null()
+            && header::decode(unsafe { (*header::of_user(p)).tag })
+                .is_some_and(|(s, _)| s == State::Spanned)
+        {
+            // SAFETY: `p` holds at least `total` bytes.
+            unsafe { core::ptr::write_bytes(p, 0, total) };
+        }
+        return p;
     }
     let p = allocate(total, "calloc");
     if !p.is_null() {
@@ -281,6 +318,13 @@ pub fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             }
             if size > SMALL_MAX {
                 return resize_large(p, h, bucket, size);
+            }
+            usable
+        }
+        Block::Spanned { h, .. } => {
+            let usable = large::spanned_usable(p, h);
+            if size <= usable && size > usable / 2 {
+                return p;
             }
             usable
         }
@@ -330,7 +374,7 @@ fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
     let p = match size.checked_add(align) {
         Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
         Some(_) if size <= MAX_REQUEST => with_heap(|h| {
-            let p = large::alloc(size, align);
+            let p = alloc_large(h, size, align);
             count_malloc(h, p, size);
             p
         }),

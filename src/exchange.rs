@@ -156,6 +156,11 @@ pub fn maybe_decay() {
     }
 }
 
+/// Purges everything the exchange and the caller's heap `h` hold (when memory ran out).
+pub fn purge_all(h: *mut Heap) {
+    purge_older_than(0, h);
+}
+
 /// Takes every batch handed over at least `age` ms ago out of the exchange, and every free
 /// block of the caller's heap `h` (if not null), gives the whole pages they cover back to the
 /// OS, and hands the blocks that remain to the exchange. One thread purges at a time; another

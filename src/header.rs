@@ -7,6 +7,7 @@
 //!              USED:    unused
 //!              ALIGNED: distance back from this header to the header of the block holding it
 //!              LARGE:   length of the mapping that holds the block
+//!              SPANNED: length of the block, header included
 //! ```
 //! Keeping the free-list link in the header (not in the payload) means a free block's payload
 //! is never written by us, and a clobbered header is seen before its link is followed.
@@ -27,6 +28,8 @@ pub enum State {
     Aligned = b'A',
     /// A block with a mapping of its own.
     Large = b'L',
+    /// A large block cut from a span of purged memory, when the OS had no more to map.
+    Spanned = b'S',
 }
 
 #[repr(C)]
@@ -51,6 +54,7 @@ pub fn decode(tag: u64) -> Option<(State, usize)> {
         b'U' => State::Used,
         b'A' => State::Aligned,
         b'L' => State::Large,
+        b'S' => State::Spanned,
         _ => return None,
     };
     Some((state, (tag & 0xff) as usize))
@@ -74,7 +78,13 @@ mod tests {
 
     #[test]
     fn tags_round_trip_for_every_state_and_bucket() {
-        for state in [State::Free, State::Used, State::Aligned, State::Large] {
+        for state in [
+            State::Free,
+            State::Used,
+            State::Aligned,
+            State::Large,
+            State::Spanned,
+        ] {
             for b in 0..64 {
                 assert_eq!(decode(tag(state, b)), Some((state, b)));
             }

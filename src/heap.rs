@@ -205,10 +205,17 @@ unsafe fn new_chunk(h: *mut Heap, need: usize) -> bool {
                 return false;
             };
             let chunk = os::heap_chunk(len);
-            if chunk.is_null() {
-                return false;
+            if !chunk.is_null() {
+                (chunk as usize, len)
+            } else {
+                // The OS has no more: purge what is free anywhere we may touch, and carve
+                // from the purged memory instead.
+                exchange::purge_all(h);
+                match purge::take_span_fitting(need) {
+                    Some(span) => span,
+                    None => return false,
+                }
             }
-            (chunk as usize, len)
         }
     };
     // SAFETY: the caller owns `h`.

@@ -116,3 +116,48 @@ pub fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
     }
     q
 }
+
+/// A large block cut from a span of purged memory: the fallback when the OS refuses a new
+/// mapping (address space exhausted) but freed memory waits in spans. Null if no span fits.
+pub fn alloc_in_span(size: usize, align: usize) -> *mut u8 {
+    let align = align.max(ALIGN);
+    let Some(need) = size.checked_add(HEADER + align) else {
+        return null_mut();
+    };
+    let Some((start, len)) = crate::purge::take_span_fitting(need) else {
+        return null_mut();
+    };
+    let end = start + len;
+    let p = (start + HEADER + align - 1) & !(align - 1);
+    let h = p - HEADER;
+    if h - start >= 2 * HEADER {
+        crate::purge::add_span(start, h - start);
+    }
+    // Keep a tail worth a span of its own for later; else the block takes it.
+    let block_end = (p + size + ALIGN - 1) & !(ALIGN - 1);
+    let end = if end - block_end >= 64 << 10 {
+        crate::purge::add_span(block_end, end - block_end);
+        block_end
+    } else {
+        end
+    };
+    let hdr = h as *mut Header;
+    // SAFETY: [h, end) is the span's memory, ours alone now.
+    unsafe {
+        (*hdr).tag = tag(State::Spanned, bucket_of(size));
+        (*hdr).link = end - h;
+    }
+    p as *mut u8
+}
+
+/// Bytes usable from `p` in a block cut from a span.
+pub fn spanned_usable(p: *mut u8, h: *mut Header) -> usize {
+    // SAFETY: callers checked that `h` is the header of a spanned block.
+    h as usize + unsafe { (*h).link } - p as usize
+}
+
+/// Gives a block cut from a span back as a span.
+pub fn free_spanned(h: *mut Header) {
+    // SAFETY: callers checked that `h` is the header of a spanned block they give up.
+    crate::purge::add_span(h as usize, unsafe { (*h).link });
+}

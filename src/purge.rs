@@ -42,39 +42,65 @@ pub fn last_of(mut first: *mut Header) -> *mut Header {
     first
 }
 
-/// Purges free blocks of every bucket together: `lists[b]` is a list of free blocks of
-/// bucket `b` and its length. Sorted by address, neighbouring blocks (of any buckets) form
-/// runs; every run that covers enough whole pages becomes a span and its pages go back to the
-/// OS. The lists are rebuilt with the blocks kept, in address order.
+/// Purges free blocks of every bucket together, with the spans made before: `lists[b]` is a
+/// list of free blocks of bucket `b` and its length. Sorted by address, neighbouring blocks
+/// (of any buckets) and spans form runs; every run that covers enough whole pages becomes one
+/// span (so spans grow as their neighbours are freed) and its pages go back to the OS. The
+/// lists are rebuilt with the blocks kept, in address order.
 pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
-    let n: usize = lists.iter().map(|l| l.1).sum();
+    let mut spans = SPANS.take_all();
+    let mut n: usize = lists.iter().map(|l| l.1).sum();
+    let mut it = spans;
+    while !it.is_null() {
+        n += 1;
+        it = Stack::next(it);
+    }
     if n == 0 {
         return;
     }
-    let Some(scratch_len) = os::round_to_page(n * core::mem::size_of::<usize>()) else {
-        return;
-    };
-    let scratch = os::map(scratch_len).cast::<usize>();
-    if scratch.is_null() {
-        return; // no memory to sort in: keep every block
-    }
-    // SAFETY: the scratch mapping holds n words and is ours alone until unmapped below.
-    let addrs = unsafe { core::slice::from_raw_parts_mut(scratch, n) };
+    // SAFETY: only the thread holding the exchange's purge flag runs this, so the scratch
+    // array is ours alone.
+    let scratch = unsafe { &mut *SCRATCH.0.get() };
+    let n = n.min(scratch.len());
+    let addrs = &mut scratch[..n];
     let mut i = 0;
-    for list in lists.iter_mut() {
+    // Blocks beyond what the scratch array holds are not sorted this time: they go back to
+    // their lists after the others (see the end).
+    let mut overflow = [null_mut::<Header>(); SMALL_BUCKETS];
+    for (list, rest) in lists.iter_mut().zip(overflow.iter_mut()) {
         let mut blk = list.0;
-        while !blk.is_null() {
+        while !blk.is_null() && i < n {
             addrs[i] = blk as usize;
             i += 1;
             // SAFETY: we own every block of the lists.
             blk = unsafe { (*blk).link } as *mut Header;
         }
+        *rest = blk;
         *list = (null_mut(), 0);
     }
+    while !spans.is_null() {
+        let next = Stack::next(spans);
+        if i < n {
+            addrs[i] = spans as usize;
+            i += 1;
+            // SAFETY: we took every span; each is ours until pushed again.
+            SPAN_BYTES.fetch_sub(unsafe { (*spans).link }, Relaxed);
+        } else {
+            SPANS.push(spans);
+        }
+        spans = next;
+    }
+    let addrs = &mut addrs[..i];
+    let n = i;
     addrs.sort_unstable();
     let mut tails = [null_mut::<Header>(); SMALL_BUCKETS];
     let mut keep = |addr: usize| {
         let blk = addr as *mut Header;
+        if is_span(blk) {
+            // SAFETY: a span we took; its header still records its length.
+            add_span(addr, unsafe { (*blk).link });
+            return;
+        }
         let b = bucket(blk);
         // SAFETY: we own the block; it goes to the end of its bucket's list.
         unsafe {
@@ -91,23 +117,24 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
     let page = os::page_size();
     let mut run = 0;
     while run < n {
-        // The run of neighbours addrs[run..end]: each block ends where the next begins.
+        // The run of neighbours addrs[run..end]: each one ends where the next begins.
         let mut end = run + 1;
-        while end < n
-            && addrs[end] == addrs[end - 1] + stride_of(bucket(addrs[end - 1] as *mut Header))
-        {
+        while end < n && addrs[end] == addrs[end - 1] + extent(addrs[end - 1]) {
             end += 1;
         }
-        let run_end = addrs[end - 1] + stride_of(bucket(addrs[end - 1] as *mut Header));
+        let run_end = addrs[end - 1] + extent(addrs[end - 1]);
         let from = (addrs[run] + page - 1) & !(page - 1);
         let to = run_end & !(page - 1);
         if to > from && to - from >= MIN_RELEASE {
-            // Blocks whose header lies on a released page form the span; those before or
-            // after stay free blocks.
+            // What overlaps the released pages forms the new span: blocks whose header lies
+            // on them, and spans reaching into them. That is one contiguous stretch: before
+            // it only elements ending by `from` (or a block straddling it), after it only
+            // blocks starting at `to` or later. Everything else stays as it was.
             let mut span: Option<(usize, usize)> = None;
             for &a in &addrs[run..end] {
-                if a >= from && a < to {
-                    let stop = a + stride_of(bucket(a as *mut Header));
+                let spans_in = is_span(a as *mut Header) && a + extent(a) > from;
+                if (spans_in || a >= from) && a < to {
+                    let stop = a + extent(a);
                     span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
                 } else {
                     keep(a);
@@ -122,7 +149,54 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
         }
         run = end;
     }
-    os::unmap(scratch.cast(), scratch_len);
+    // The scratch array's whole pages go back too (only whole ones: its neighbours are other
+    // statics); unsorted blocks rejoin their lists.
+    let used_from = (scratch.as_ptr() as usize + page - 1) & !(page - 1);
+    let used_to = (scratch.as_ptr() as usize + n * core::mem::size_of::<usize>()) & !(page - 1);
+    if used_to > used_from {
+        // SAFETY: whole pages inside our own scratch array, which nobody reads until the next
+        // purge writes it again.
+        unsafe {
+            libc::madvise(
+                used_from as *mut libc::c_void,
+                used_to - used_from,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+    for mut blk in overflow {
+        while !blk.is_null() {
+            // SAFETY: we own the rest of the list.
+            let next = unsafe { (*blk).link } as *mut Header;
+            keep(blk as usize);
+            blk = next;
+        }
+    }
+}
+
+/// Room to sort the addresses of up to a million free blocks and spans in. It is static, not
+/// mapped when needed, because purging matters most when the OS has no memory left; its
+/// pages are released after each purge. One thread purges at a time.
+struct Scratch(core::cell::UnsafeCell<[usize; 1 << 20]>);
+// SAFETY: used only by the holder of the exchange's purge flag (see `release`).
+unsafe impl Sync for Scratch {}
+static SCRATCH: Scratch = Scratch(core::cell::UnsafeCell::new([0; 1 << 20]));
+
+/// Whether a header in a purge's list is a span's (tag 0) rather than a free block's.
+fn is_span(h: *mut Header) -> bool {
+    // SAFETY: callers pass headers of blocks or spans they own.
+    unsafe { (*h).tag == 0 }
+}
+
+/// Bytes a free block or a span covers.
+fn extent(addr: usize) -> usize {
+    let h = addr as *mut Header;
+    // SAFETY: as for is_span; a span's link is its length.
+    if is_span(h) {
+        unsafe { (*h).link }
+    } else {
+        stride_of(bucket(h))
+    }
 }
 
 /// The bucket of a free block, from its header.
@@ -148,6 +222,25 @@ pub fn add_span(start: usize, len: usize) {
     }
     SPAN_BYTES.fetch_add(len, Relaxed);
     SPANS.push(span);
+}
+
+/// A span of at least `need` bytes: (start, length), or None. Spans too small are put back.
+pub fn take_span_fitting(need: usize) -> Option<(usize, usize)> {
+    let mut all = SPANS.take_all();
+    let mut found = None;
+    while !all.is_null() {
+        let next = Stack::next(all);
+        // SAFETY: we took every span; each is ours until pushed again.
+        let len = unsafe { (*all).link };
+        if found.is_none() && len >= need {
+            SPAN_BYTES.fetch_sub(len, Relaxed);
+            found = Some((all as usize, len));
+        } else {
+            SPANS.push(all);
+        }
+        all = next;
+    }
+    found
 }
 
 /// A span to carve: (start, length), or None.
