@@ -1,5 +1,6 @@
 DESC="bc: arbitrary precision arithmetic (2^200000, sqrt and atan to 3000 digits, factorials)"
 NEEDS="bc md5sum"
+APT="bc"
 TIMEOUT=60
 PROOF=(bc -q /dev/null)
 

@@ -1,5 +1,6 @@
 DESC="bzip2: compress and decompress generated text, integrity test"
 NEEDS="bzip2 md5sum"
+APT="bzip2"
 TIMEOUT=120
 PROOF=(bzip2 --help)
 

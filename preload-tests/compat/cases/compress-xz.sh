@@ -1,5 +1,6 @@
 DESC="xz: multithreaded (-T2) and single-threaded compress/decompress, memory limits, integrity check"
 NEEDS="xz md5sum"
+APT="xz-utils"
 TIMEOUT=150
 PROOF=(xz --version)
 

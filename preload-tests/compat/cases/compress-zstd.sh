@@ -1,5 +1,6 @@
 DESC="zstd: levels 1/19, -T2, --long, dictionary training and use, round trips"
 NEEDS="zstd md5sum"
+APT="zstd"
 FAST=1
 TIMEOUT=150
 PROOF=(zstd --version)

@@ -1,5 +1,6 @@
 DESC="diff -u / diff -y / cmp / diff -r on large generated files and trees"
 NEEDS="diff cmp md5sum"
+APT="diffutils"
 TIMEOUT=90
 PROOF=(diff /etc/passwd /etc/passwd)
 

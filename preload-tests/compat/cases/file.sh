@@ -1,5 +1,6 @@
 DESC="file (libmagic): identify 2,000 files of many types"
 NEEDS="file md5sum"
+APT="file"
 TIMEOUT=60
 PROOF=(file /bin/sh)
 

@@ -1,5 +1,6 @@
 DESC="gcc compiles a C program (cc1, as, collect2, ld all on bmalloc) and the program runs on bmalloc"
 NEEDS="gcc md5sum"
+APT="gcc"
 PROOF=(gcc --version)
 TIMEOUT=90
 

@@ -1,5 +1,6 @@
 DESC="git: init, 200 commits with branches/merges/tags, log, blame, gc, repack, fsck, clone, archive"
 NEEDS="git md5sum"
+APT="git"
 PROOF=(git --version)
 TIMEOUT=120
 

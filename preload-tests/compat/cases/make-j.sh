@@ -1,5 +1,6 @@
 DESC="make -j4 building a generated C and C++ project (16 C++ units with STL, 2 C files) with gcc and g++, ar, then running it"
 NEEDS="make gcc g++ ar md5sum"
+APT="make g++"
 FAST=1
 TIMEOUT=240
 PROOF=(make --version)

@@ -1,5 +1,6 @@
 DESC="openssl: digests, AES/ChaCha encryption with fixed keys, base64, EC key parsing, s_server/s_client over loopback"
 NEEDS="openssl md5sum"
+APT="openssl"
 TIMEOUT=90
 PROOF=(openssl version)
 

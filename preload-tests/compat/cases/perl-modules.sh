@@ -1,5 +1,6 @@
 DESC="perl core modules: Storable, Data::Dumper, JSON::PP, Digest::MD5/SHA, List::Util, threads (ithreads) with shared data"
 NEEDS="perl md5sum"
+APT="perl"
 TIMEOUT=60
 PROOF=(perl -MStorable -e 'print length(Storable::freeze([1..10])), "\n"')
 

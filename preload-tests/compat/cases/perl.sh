@@ -1,5 +1,6 @@
 DESC="perl: hashes, regexes, substitutions, sorts and nested structures over 60,000 generated lines"
 NEEDS="perl"
+APT="perl"
 PROOF=(perl -e 'my %h = map { $_ => 1 } 1..100; print scalar(keys %h), "\n"')
 TIMEOUT=60
 
