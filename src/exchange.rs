@@ -49,8 +49,9 @@ pub const fn limit(b: usize) -> u64 {
     2 * batch_len(b) as u64
 }
 
-/// `limit` for every bucket, for the free fast path.
-pub static LIMITS: [u64; SMALL_BUCKETS] = {
+/// `limit` for every bucket, for the free fast path (a constant, so it is read without a GOT
+/// load).
+pub const LIMITS: [u64; SMALL_BUCKETS] = {
     let mut l = [0; SMALL_BUCKETS];
     let mut b = 0;
     while b < SMALL_BUCKETS {
