@@ -56,18 +56,8 @@ impl<S: Sink> Writer<S> {
         self.bytes(s.as_bytes())
     }
 
-    pub fn u64(&mut self, mut v: u64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.bytes(&digits[i..])
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.digits(v, 10)
     }
 
     pub fn i64(&mut self, v: i64) -> &mut Self {
@@ -78,18 +68,22 @@ impl<S: Sink> Writer<S> {
     }
 
     /// `0x` and lowercase hex digits, as glibc's `%p` prints a pointer.
-    pub fn hex(&mut self, mut v: usize) -> &mut Self {
-        let mut digits = [0u8; 16];
+    pub fn hex(&mut self, v: usize) -> &mut Self {
+        self.bytes(b"0x").digits(v as u64, 16)
+    }
+
+    /// `v` in base `base` (2 to 16), most significant digit first.
+    fn digits(&mut self, mut v: u64, base: u64) -> &mut Self {
+        let mut digits = [0u8; 64];
         let mut i = digits.len();
         loop {
             i -= 1;
-            digits[i] = b"0123456789abcdef"[v & 15];
-            v >>= 4;
+            digits[i] = b"0123456789abcdef"[(v % base) as usize];
+            v /= base;
             if v == 0 {
                 break;
             }
         }
-        self.bytes(b"0x");
         self.bytes(&digits[i..])
     }
 
