@@ -42,7 +42,11 @@ fn bmalloc_start() {
     }
     crate::os::page_size();
     read_options();
-    save_stderr();
+    // The copy of stderr is for the report only: a process whose report is off or goes to a
+    // file keeps exactly the descriptors it would have without bmalloc.
+    if STATS.load(Relaxed) == StatsTarget::Stderr as u8 {
+        save_stderr();
+    }
     crate::registry::exit_key();
     // Registered from our constructor, which runs before the program's start-up registers
     // the loader's fini handler: so ours runs after every library's destructors, and sees
