@@ -71,8 +71,12 @@ struct Exchange {
     last_decay: AtomicU64,
     /// Set while a thread purges.
     purging: AtomicBool,
-    /// Bytes the exchange held right after the last purge.
+    /// Bytes the last purge could not release.
     kept_by_purge: AtomicUsize,
+    /// The stamp clock when the last purge ran.
+    last_purge: AtomicU64,
+    /// Bytes the last purge of everything could not release.
+    kept_by_full_purge: AtomicUsize,
 }
 
 static EXCHANGE: Exchange = Exchange {
@@ -82,6 +86,8 @@ static EXCHANGE: Exchange = Exchange {
     last_decay: AtomicU64::new(0),
     purging: AtomicBool::new(false),
     kept_by_purge: AtomicUsize::new(0),
+    last_purge: AtomicU64::new(0),
+    kept_by_full_purge: AtomicUsize::new(0),
 };
 
 /// Blocks of bucket `b` in the exchange now.
@@ -107,19 +113,34 @@ fn meta(first: *mut Header) -> &'static AtomicU64 {
 }
 
 /// Hands over a batch of `count` free blocks of bucket `b`, chained from `first`, from the
-/// caller's heap `h`. When the exchange then holds more than it should keep, everything in it
-/// and in `h`'s lists is purged at once (unless the last purge left nearly as much behind:
-/// blocks that share pages with blocks in use cannot be released, and sorting them again and
-/// again would cost time for nothing).
+/// caller's heap `h`. When the exchange then holds more than it should keep, it is purged
+/// with `h`'s lists at once. Blocks a purge kept (they share pages with blocks in use) are
+/// sorted again only when the exchange has doubled since the last full purge, so the work stays
+/// proportional to what is freed; in between, a purge takes what arrived since the last one.
 pub fn give(h: *mut Heap, b: usize, first: *mut Header, count: usize) {
     push(b, first, count, now_ms());
     let held = EXCHANGE.bytes.load(Relaxed);
-    if held > RETAIN_BYTES && held > EXCHANGE.kept_by_purge.load(Relaxed) + RETAIN_BYTES / 2 {
-        purge_older_than(0, h);
-    } else {
+    if held <= RETAIN_BYTES || held <= EXCHANGE.kept_by_purge.load(Relaxed) + RETAIN_BYTES / 2 {
         maybe_decay();
+    } else if held > 2 * EXCHANGE.kept_by_full_purge.load(Relaxed) {
+        if purge(|_, _| true, h) {
+            EXCHANGE
+                .kept_by_full_purge
+                .store(EXCHANGE.kept_by_purge.load(Relaxed), Relaxed);
+        }
+    } else {
+        let since = EXCHANGE.last_purge.load(Relaxed);
+        purge(
+            |now, stamp| {
+                now.wrapping_sub(stamp) & STAMP_MASK <= now.wrapping_sub(since) & STAMP_MASK
+            },
+            h,
+        );
     }
 }
+
+/// Batch stamps are the low 32 bits of the millisecond clock.
+const STAMP_MASK: u64 = 0xffff_ffff;
 
 fn push(b: usize, first: *mut Header, count: usize, stamp: u64) {
     meta(first).store((stamp << 32) | count as u64, Relaxed);
@@ -153,24 +174,27 @@ pub fn maybe_decay() {
         .compare_exchange(last, now, Relaxed, Relaxed)
         .is_ok()
     {
-        purge_older_than(delay, core::ptr::null_mut());
+        purge(
+            |now, stamp| now.wrapping_sub(stamp) & STAMP_MASK >= delay,
+            core::ptr::null_mut(),
+        );
     }
 }
 
 /// Purges everything the exchange and the caller's heap `h` hold (when memory ran out).
 pub fn purge_all(h: *mut Heap) {
-    purge_older_than(0, h);
+    purge(|_, _| true, h);
 }
 
-/// Takes every batch handed over at least `age` ms ago out of the exchange, and every free
-/// block of the caller's heap `h` (if not null), gives the whole pages they cover back to the
-/// OS, and hands the blocks that remain to the exchange. One thread purges at a time; another
-/// that would purge meanwhile simply goes on.
-fn purge_older_than(age: u64, h: *mut Heap) {
+/// Takes the batches whose stamp `pick(now, stamp)` selects out of the exchange, and every
+/// free block of the caller's heap `h` (if not null), gives the whole pages they cover back to
+/// the OS, and hands the blocks that remain to the exchange, stamped just before now. One
+/// thread purges at a time; another that would purge meanwhile simply goes on (false).
+fn purge(pick: impl Fn(u64, u64) -> bool, h: *mut Heap) -> bool {
     if EXCHANGE.purging.swap(true, Acquire) {
-        return;
+        return false;
     }
-    let now = now_ms() & 0xffff_ffff;
+    let now = now_ms() & STAMP_MASK;
     let mut lists = [(core::ptr::null_mut::<Header>(), 0usize); SMALL_BUCKETS];
     if !h.is_null() {
         // SAFETY: `h` is the caller's own heap.
@@ -184,7 +208,7 @@ fn purge_older_than(age: u64, h: *mut Heap) {
             let (stamp, count) = (m >> 32, (m & 0xffff_ffff) as usize);
             EXCHANGE.blocks[b].fetch_sub(count as u64, Relaxed);
             EXCHANGE.bytes.fetch_sub(count * stride_of(b), Relaxed);
-            if now.wrapping_sub(stamp) & 0xffff_ffff >= age {
+            if pick(now, stamp) {
                 // Chain the batch in front of this bucket's list.
                 let last = purge::last_of(batch);
                 // SAFETY: we own every batch taken from the stack; `last` ends this one.
@@ -196,14 +220,23 @@ fn purge_older_than(age: u64, h: *mut Heap) {
             batch = next;
         }
     }
-    purge::release(&mut lists);
-    for (b, &(list, count)) in lists.iter().enumerate() {
-        requeue(b, list, count, now);
+    let unexamined = purge::release(&mut lists);
+    // Blocks kept are stamped just before now, so that the next purge of new arrivals leaves
+    // them; blocks the purge had no room to examine count as new arrivals.
+    let kept_stamp = now.wrapping_sub(1) & STAMP_MASK;
+    let mut kept = 0;
+    for (b, (&(list, count), &(rest, rest_count))) in
+        lists.iter().zip(unexamined.iter()).enumerate()
+    {
+        requeue(b, list, count, kept_stamp);
+        requeue(b, rest, rest_count, now);
+        kept += count * stride_of(b);
     }
-    EXCHANGE
-        .kept_by_purge
-        .store(EXCHANGE.bytes.load(Relaxed), Relaxed);
+    // What this purge could not release (not what others handed over meanwhile).
+    EXCHANGE.kept_by_purge.store(kept, Relaxed);
+    EXCHANGE.last_purge.store(now, Relaxed);
     EXCHANGE.purging.store(false, Release);
+    true
 }
 
 /// Hands a list of free blocks back to the exchange in batches.

@@ -47,7 +47,9 @@ pub fn last_of(mut first: *mut Header) -> *mut Header {
 /// (of any buckets) and spans form runs; every run that covers enough whole pages becomes one
 /// span (so spans grow as their neighbours are freed) and its pages go back to the OS. The
 /// lists are rebuilt with the blocks kept, in address order.
-pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
+pub fn release(
+    lists: &mut [(*mut Header, usize); SMALL_BUCKETS],
+) -> [(*mut Header, usize); SMALL_BUCKETS] {
     let mut spans = SPANS.take_all();
     let mut n: usize = lists.iter().map(|l| l.1).sum();
     let mut it = spans;
@@ -55,8 +57,9 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
         n += 1;
         it = Stack::next(it);
     }
+    let none = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
     if n == 0 {
-        return;
+        return none;
     }
     // SAFETY: only the thread holding the exchange's purge flag runs this, so the scratch
     // array is ours alone.
@@ -66,16 +69,18 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
     let mut i = 0;
     // Blocks beyond what the scratch array holds are not sorted this time: they go back to
     // their lists after the others (see the end).
-    let mut overflow = [null_mut::<Header>(); SMALL_BUCKETS];
+    let mut overflow = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
     for (list, rest) in lists.iter_mut().zip(overflow.iter_mut()) {
         let mut blk = list.0;
+        let mut taken = 0;
         while !blk.is_null() && i < n {
             addrs[i] = blk as usize;
             i += 1;
+            taken += 1;
             // SAFETY: we own every block of the lists.
             blk = unsafe { (*blk).link } as *mut Header;
         }
-        *rest = blk;
+        *rest = (blk, if blk.is_null() { 0 } else { list.1 - taken });
         *list = (null_mut(), 0);
     }
     while !spans.is_null() {
@@ -164,14 +169,7 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
             )
         };
     }
-    for mut blk in overflow {
-        while !blk.is_null() {
-            // SAFETY: we own the rest of the list.
-            let next = unsafe { (*blk).link } as *mut Header;
-            keep(blk as usize);
-            blk = next;
-        }
-    }
+    overflow
 }
 
 /// Room to sort the addresses of up to a million free blocks and spans in. It is static, not
