@@ -193,10 +193,14 @@ pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
     1
 }
 
-/// malloc_trim: nothing to trim yet (free blocks stay in their heaps); 0 = no memory released.
+/// malloc_trim: purges now what the exchange and the calling thread's heap hold free, as
+/// the purge delay would later; 1 if that gave memory back to the OS, else 0.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-    0
+    let before = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
+    crate::registry::with_heap(crate::exchange::purge_all);
+    let after = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
+    c_int::from(after != before)
 }
 
 /// malloc_stats: the exit report, now, on stderr.

@@ -136,16 +136,23 @@ pub fn release(
             // it only elements ending by `from` (or a block straddling it), after it only
             // blocks starting at `to` or later. Everything else stays as it was.
             let mut span: Option<(usize, usize)> = None;
+            // Pages of older spans went back before: not counted again.
+            let mut released_before = 0;
             for &a in &addrs[run..end] {
                 let spans_in = is_span(a as *mut Header) && a + extent(a) > from;
                 if (spans_in || a >= from) && a < to {
                     let stop = a + extent(a);
                     span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
+                    if spans_in {
+                        let inner_to = stop.min(to) & !(page - 1);
+                        let inner_from = (a.max(from) + page - 1) & !(page - 1);
+                        released_before += inner_to.saturating_sub(inner_from);
+                    }
                 } else {
                     keep(a);
                 }
             }
-            release_pages(from, to);
+            release_pages(from, to, released_before);
             if let Some((s, e)) = span {
                 add_span(s, e - s);
             }
@@ -203,11 +210,12 @@ fn bucket(blk: *mut Header) -> usize {
     (unsafe { (*blk).tag } & 0xff) as usize
 }
 
-fn release_pages(from: usize, to: usize) {
+/// Gives `[from, to)` back to the OS; `before` of its bytes had been given back already.
+fn release_pages(from: usize, to: usize, before: usize) {
     // SAFETY: [from, to) is page-aligned memory of ours that no block or span in use covers;
     // after MADV_DONTNEED it reads as zeros and stays mapped.
     unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
-    RELEASED_BYTES.fetch_add(to - from, Relaxed);
+    RELEASED_BYTES.fetch_add((to - from).saturating_sub(before), Relaxed);
 }
 
 /// Records `[start, start + len)` (16-aligned, at least 32 bytes) as a span.
