@@ -81,15 +81,15 @@ fn alloc_in(h: *mut Heap, size: usize, call: Call) -> *mut u8 {
             heap::carve(h, b)
         }
     } else {
-        let p = alloc_large(h, size, ALIGN);
+        let p = alloc_large(h, size, ALIGN, call == "calloc");
         count_malloc(h, p, size);
         p
     }
 }
 
 /// A large block: its own mapping, or when the OS refuses one, a piece of purged memory.
-fn alloc_large(h: *mut Heap, size: usize, align: usize) -> *mut u8 {
-    let p = large::alloc(size, align);
+fn alloc_large(h: *mut Heap, size: usize, align: usize, zero: bool) -> *mut u8 {
+    let p = large::alloc(size, align, zero);
     if !p.is_null() {
         return p;
     }
@@ -374,7 +374,7 @@ fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
     let p = match size.checked_add(align) {
         Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
         Some(_) if size <= MAX_REQUEST => with_heap(|h| {
-            let p = alloc_large(h, size, align);
+            let p = alloc_large(h, size, align, false);
             count_malloc(h, p, size);
             p
         }),

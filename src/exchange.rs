@@ -161,24 +161,29 @@ pub fn take(b: usize) -> Option<(*mut Header, usize)> {
     Some((first, count))
 }
 
-/// Purges batches older than the purge delay, at most once per delay across all threads.
+/// Purges batches, and cached large mappings, older than the purge delay: at most once per
+/// delay across all threads.
 pub fn maybe_decay() {
     let delay = options::purge_delay_ms();
     let now = now_ms();
     let last = EXCHANGE.last_decay.load(Relaxed);
-    if now.wrapping_sub(last) < delay.max(1) || EXCHANGE.bytes.load(Relaxed) == 0 {
+    if now.wrapping_sub(last) < delay.max(1) {
         return;
     }
     if EXCHANGE
         .last_decay
         .compare_exchange(last, now, Relaxed, Relaxed)
-        .is_ok()
+        .is_err()
     {
+        return; // another thread does it
+    }
+    if EXCHANGE.bytes.load(Relaxed) != 0 {
         purge(
             |now, stamp| now.wrapping_sub(stamp) & STAMP_MASK >= delay,
             core::ptr::null_mut(),
         );
     }
+    crate::large::decay_cache(now, delay);
 }
 
 /// Purges everything the exchange and the caller's heap `h` hold (when memory ran out).

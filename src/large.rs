@@ -1,13 +1,18 @@
 //! Large blocks: more than a small bucket holds, or over-aligned beyond what fits in one. Each
-//! has a mapping of its own that goes back to the OS on free, so big buffers never stay
-//! resident. The header sits in the mapping's first page, 16 bytes before the user pointer;
-//! its link holds the mapping's length, and the mapping starts at the header's page.
+//! has a mapping of its own. The header sits in the mapping's first page, 16 bytes before the
+//! user pointer; its link holds the mapping's length, and the mapping starts at the header's
+//! page.
+//!
+//! A freed mapping of up to 32 MiB is kept for reuse, up to 96 MiB in all, for at most the
+//! purge delay: a program that allocates and frees big buffers in a loop then does not pay a
+//! page fault for every page of every buffer. Anything larger, older or beyond that goes back
+//! to the OS at once.
 
 use crate::header::{self, Header, State, tag};
 use crate::size_class::{ALIGN, HEADER, bucket_of};
 use crate::{os, pagemap};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// Large blocks live now, and the bytes of their mappings, for mallinfo.
 pub static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -24,21 +29,34 @@ fn user_offset(align: usize) -> usize {
     }
 }
 
-/// A new large block of `size` bytes aligned to `align` (a power of two), or null.
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
+/// A new large block of `size` bytes aligned to `align` (a power of two), or null. With
+/// `zero`, its bytes read as zero (a fresh mapping is; a reused one is cleared).
+pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let offset = user_offset(align);
     let Some(len) = size.checked_add(offset).and_then(os::round_to_page) else {
         return null_mut();
     };
     let page = os::page_size();
-    let base = os::map_aligned(len, align.max(page), offset & !(page - 1));
-    if base.is_null() {
-        return base;
-    }
-    if !pagemap::mark(base as usize, len) {
-        os::unmap(base, len);
-        return null_mut();
-    }
+    let (base, len) = match (offset == HEADER).then(|| cache_take(len)).flatten() {
+        Some((start, cached_len)) => {
+            if zero {
+                // SAFETY: the reused mapping is ours and holds offset + size bytes.
+                unsafe { core::ptr::write_bytes((start + offset) as *mut u8, 0, size) };
+            }
+            (start as *mut u8, cached_len)
+        }
+        None => {
+            let base = os::map_aligned(len, align.max(page), offset & !(page - 1));
+            if base.is_null() {
+                return base;
+            }
+            if !pagemap::mark(base as usize, len) {
+                os::unmap(base, len);
+                return null_mut();
+            }
+            (base, len)
+        }
+    };
     let p = base.wrapping_add(offset);
     let h = header::of_user(p);
     // SAFETY: the header lies inside the fresh mapping, in its first page.
@@ -64,14 +82,111 @@ pub fn usable(p: *mut u8, h: *mut Header) -> usize {
     start + len - p as usize
 }
 
-/// Gives a large block's mapping back to the OS.
+/// Gives a large block's mapping back: to the cache of mappings for reuse, or to the OS.
 pub fn free(h: *mut Header) {
     let (start, len) = mapping(h);
     LIVE_BLOCKS.fetch_sub(1, Relaxed);
     LIVE_BYTES.fetch_sub(len, Relaxed);
+    if start != h as usize || !cache_put(start, len, crate::exchange::now_ms()) {
+        unmap_block(start, len);
+    }
+    // A program that only uses large blocks must see old cached mappings go back too.
+    crate::exchange::maybe_decay();
+}
+
+fn unmap_block(start: usize, len: usize) {
     pagemap::unmark(start, len);
     pagemap::retire(start);
     os::unmap(start as *mut u8, len);
+}
+
+const CACHE_SLOTS: usize = 16;
+const CACHE_MAX_LEN: usize = 32 << 20;
+const CACHE_MAX_BYTES: usize = 96 << 20;
+/// Start addresses of cached mappings (0: empty slot). A cached mapping starts with a header
+/// marked free (so freeing its old pointer again is a double free) whose link is its length;
+/// the next word holds when it was cached.
+static CACHE: [AtomicUsize; CACHE_SLOTS] = [const { AtomicUsize::new(0) }; CACHE_SLOTS];
+static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the mapping `[start, start + len)`, ours and unused, for reuse. False if it is too
+/// big or the cache is full: the caller then unmaps it.
+fn cache_put(start: usize, len: usize, stamp: u64) -> bool {
+    if len > CACHE_MAX_LEN || CACHED_BYTES.load(Relaxed) + len > CACHE_MAX_BYTES {
+        return false;
+    }
+    let h = start as *mut Header;
+    // SAFETY: the mapping is ours and unused; its first page holds the header and the stamp.
+    unsafe {
+        (*h).tag = tag(State::Free, 0);
+        (*h).link = len;
+        *(start as *mut u64).add(2) = stamp;
+    }
+    for slot in &CACHE {
+        if slot.compare_exchange(0, start, AcqRel, Relaxed).is_ok() {
+            CACHED_BYTES.fetch_add(len, Relaxed);
+            return true;
+        }
+    }
+    false
+}
+
+/// Takes a cached mapping of at least `len` bytes and at most twice that: (start, length).
+/// A slot's mapping is looked at only once it has been swapped out, so never while another
+/// thread may unmap it.
+fn cache_take(len: usize) -> Option<(usize, usize)> {
+    if CACHED_BYTES.load(Relaxed) < len {
+        return None;
+    }
+    for slot in &CACHE {
+        if slot.load(Relaxed) == 0 {
+            continue;
+        }
+        let start = slot.swap(0, AcqRel);
+        if start == 0 {
+            continue;
+        }
+        // SAFETY: we own the mapping now; its header records its length and stamp.
+        let (have, stamp) = unsafe {
+            (
+                (*(start as *mut Header)).link,
+                *(start as *const u64).add(2),
+            )
+        };
+        CACHED_BYTES.fetch_sub(have, Relaxed);
+        if have >= len && have / 2 <= len {
+            return Some((start, have));
+        }
+        if !cache_put(start, have, stamp) {
+            unmap_block(start, have);
+        }
+    }
+    None
+}
+
+/// Unmaps cached mappings cached at least `age` ms before `now`.
+pub fn decay_cache(now: u64, age: u64) {
+    for slot in &CACHE {
+        if slot.load(Relaxed) == 0 {
+            continue;
+        }
+        let start = slot.swap(0, AcqRel);
+        if start == 0 {
+            continue;
+        }
+        // SAFETY: as in cache_take.
+        let (have, stamp) = unsafe {
+            (
+                (*(start as *mut Header)).link,
+                *(start as *const u64).add(2),
+            )
+        };
+        CACHED_BYTES.fetch_sub(have, Relaxed);
+        if now.wrapping_sub(stamp) < age && cache_put(start, have, stamp) {
+            continue;
+        }
+        unmap_block(start, have);
+    }
 }
 
 /// Resizes a large block in place or by moving its mapping (mremap copies no bytes, it moves
