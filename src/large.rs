@@ -131,29 +131,34 @@ fn cache_put(start: usize, len: usize, stamp: u64) -> bool {
     false
 }
 
+/// Empties a cache slot: the mapping it held (start, length, when cached), now the caller's.
+/// A mapping is looked at only once it has been swapped out, so never while another thread
+/// may unmap it.
+fn slot_take(slot: &AtomicUsize) -> Option<(usize, usize, u64)> {
+    if slot.load(Relaxed) == 0 {
+        return None;
+    }
+    let start = slot.swap(0, AcqRel);
+    if start == 0 {
+        return None;
+    }
+    // SAFETY: we own the mapping now; its first page records its length and stamp.
+    let (have, stamp) = unsafe {
+        (
+            (*(start as *mut Header)).link,
+            *(start as *const u64).add(2),
+        )
+    };
+    CACHED_BYTES.fetch_sub(have, Relaxed);
+    Some((start, have, stamp))
+}
+
 /// Takes a cached mapping of at least `len` bytes and at most twice that: (start, length).
-/// A slot's mapping is looked at only once it has been swapped out, so never while another
-/// thread may unmap it.
 fn cache_take(len: usize) -> Option<(usize, usize)> {
     if CACHED_BYTES.load(Relaxed) < len {
         return None;
     }
-    for slot in &CACHE {
-        if slot.load(Relaxed) == 0 {
-            continue;
-        }
-        let start = slot.swap(0, AcqRel);
-        if start == 0 {
-            continue;
-        }
-        // SAFETY: we own the mapping now; its header records its length and stamp.
-        let (have, stamp) = unsafe {
-            (
-                (*(start as *mut Header)).link,
-                *(start as *const u64).add(2),
-            )
-        };
-        CACHED_BYTES.fetch_sub(have, Relaxed);
+    for (start, have, stamp) in CACHE.iter().filter_map(slot_take) {
         if have >= len && have / 2 <= len {
             return Some((start, have));
         }
@@ -164,28 +169,12 @@ fn cache_take(len: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// Unmaps cached mappings cached at least `age` ms before `now`.
+/// Unmaps the mappings cached at least `age` ms before `now`.
 pub fn decay_cache(now: u64, age: u64) {
-    for slot in &CACHE {
-        if slot.load(Relaxed) == 0 {
-            continue;
+    for (start, have, stamp) in CACHE.iter().filter_map(slot_take) {
+        if now.wrapping_sub(stamp) >= age || !cache_put(start, have, stamp) {
+            unmap_block(start, have);
         }
-        let start = slot.swap(0, AcqRel);
-        if start == 0 {
-            continue;
-        }
-        // SAFETY: as in cache_take.
-        let (have, stamp) = unsafe {
-            (
-                (*(start as *mut Header)).link,
-                *(start as *const u64).add(2),
-            )
-        };
-        CACHED_BYTES.fetch_sub(have, Relaxed);
-        if now.wrapping_sub(stamp) < age && cache_put(start, have, stamp) {
-            continue;
-        }
-        unmap_block(start, have);
     }
 }
 
