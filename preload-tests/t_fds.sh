@@ -14,9 +14,19 @@ for stats in 0 "$BMALLOC_TEST_TMP/report.%p"; do
         exit 1
     fi
 done
-# The default keeps one extra descriptor, at 200 or above: seen from inside the process.
-extra=$(LD_PRELOAD="$BMALLOC_LIB" python3 -c '
-import os
-print(" ".join(f for f in sorted(os.listdir("/proc/self/fd"), key=int) if int(f) >= 200))' 2>/dev/null)
-[ -n "$extra" ] || { echo "default mode: no copy of stderr kept"; exit 1; }
-echo "t_fds: ok (default mode keeps fd $extra)"
+# The default (BMALLOC_STATS unset) keeps exactly one extra descriptor, at 200 or above, a copy of
+# fd 2. Compared with the same shell without bmalloc, so that descriptors inherited from whoever
+# runs the test (the runner exports BMALLOC_STATS=0; a CI shell may hold fds of its own) count
+# for nothing.
+own_fds='for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done'
+base=$(env -u BMALLOC_STATS bash -c "$own_fds" 2>"$BMALLOC_TEST_TMP/err" | sort)
+with=$(env -u BMALLOC_STATS LD_PRELOAD="$BMALLOC_LIB" bash -c "$own_fds" 2>"$BMALLOC_TEST_TMP/err" | sort)
+# Pipes differ from run to run: compare descriptor numbers, then look at the extra one's target.
+extra=$(join -v2 <(echo "$base") <(echo "$with"))
+missing=$(join -v1 <(echo "$base") <(echo "$with"))
+[ -z "$missing" ] || { echo "default mode: descriptors lost: [$missing]"; exit 1; }
+[ "$(echo "$extra" | grep -c .)" = 1 ] || { echo "default mode: want one extra fd, got [$extra]"; exit 1; }
+read -r fd target <<<"$extra"
+[ "$fd" -ge 200 ] || { echo "default mode: the copy of stderr is fd $fd, below 200"; exit 1; }
+[ "$target" = "$BMALLOC_TEST_TMP/err" ] || { echo "default mode: fd $fd is $target, not stderr"; exit 1; }
+echo "t_fds: ok (default mode keeps fd $fd, a copy of stderr)"
