@@ -293,13 +293,10 @@ static void exhaust_phase(enum api api, size_t size, size_t align, int grow)
               "(error %d)",
               what, n1, n2, err);
     free_list(head, what);
-    /* A large block after freeing: only where the exhausting blocks were large themselves.
-     * After small blocks used up the address space, bmalloc cannot yet hand out 64 MiB: their
-     * pages go back with MADV_DONTNEED, which RLIMIT_AS does not count, and free memory is
-     * reassembled into large blocks only where it happens to be contiguous (issue 5 stays open
-     * on this). */
-    if (size > 1024 * 1024)
-        large_block_works(what);
+    /* A large block after freeing, whatever size used the memory up: the address space is
+     * still taken by the freed blocks (MADV_DONTNEED does not give it back), so bmalloc must
+     * merge them into one span across its 1 MiB chunks and cut the block from it. */
+    large_block_works(what);
     su_msg("  %s: %zu blocks until ENOMEM, %zu again after freeing", what, n1, n2);
 }
 

@@ -93,16 +93,11 @@ fn alloc_large(h: *mut Heap, size: usize, align: usize, zero: bool) -> *mut u8 {
     if !p.is_null() {
         return p;
     }
-    // A purge sorts at most a million blocks, and spans merge as their neighbours are
-    // purged: a few rounds may be needed before one is big enough.
-    for _ in 0..4 {
-        crate::exchange::purge_all(h);
+    crate::exchange::reclaim(h, || {
         let p = large::alloc_in_span(size, align);
-        if !p.is_null() {
-            return p;
-        }
-    }
-    null_mut()
+        (!p.is_null()).then_some(p)
+    })
+    .unwrap_or(null_mut())
 }
 
 fn count_malloc(h: *mut Heap, p: *mut u8, size: usize) {

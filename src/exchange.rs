@@ -123,7 +123,7 @@ pub fn give(h: *mut Heap, b: usize, first: *mut Header, count: usize) {
     if held <= RETAIN_BYTES || held <= EXCHANGE.kept_by_purge.load(Relaxed) + RETAIN_BYTES / 2 {
         maybe_decay();
     } else if held > 2 * EXCHANGE.kept_by_full_purge.load(Relaxed) {
-        if purge(|_, _| true, h) {
+        if purge(|_, _| true, h).is_some() {
             EXCHANGE
                 .kept_by_full_purge
                 .store(EXCHANGE.kept_by_purge.load(Relaxed), Relaxed);
@@ -186,18 +186,38 @@ pub fn maybe_decay() {
     crate::large::decay_cache(now, delay);
 }
 
-/// Purges everything the exchange and the caller's heap `h` hold (when memory ran out).
+/// Purges everything the exchange and the caller's heap `h` hold (malloc_trim).
 pub fn purge_all(h: *mut Heap) {
     purge(|_, _| true, h);
+}
+
+/// When the OS has no more memory: purges everything the exchange and the caller's heap `h`
+/// hold until `found` finds what it needs among the spans. A purge sorts at most a million
+/// blocks, and spans grow as their neighbours are purged, so one round may not be enough:
+/// rounds go on while they merge something, at most `ROUNDS` (each sorts up to a million).
+#[cold]
+pub fn reclaim<T>(h: *mut Heap, mut found: impl FnMut() -> Option<T>) -> Option<T> {
+    const ROUNDS: usize = 32;
+    for _ in 0..ROUNDS {
+        let merged = purge(|_, _| true, h);
+        if let Some(x) = found() {
+            return Some(x);
+        }
+        if merged.unwrap_or(0) == 0 {
+            break; // nothing merged (or another thread purges): no larger span to hope for
+        }
+    }
+    None
 }
 
 /// Takes the batches whose stamp `pick(now, stamp)` selects out of the exchange, and every
 /// free block of the caller's heap `h` (if not null), gives the whole pages they cover back to
 /// the OS, and hands the blocks that remain to the exchange, stamped just before now. One
-/// thread purges at a time; another that would purge meanwhile simply goes on (false).
-fn purge(pick: impl Fn(u64, u64) -> bool, h: *mut Heap) -> bool {
+/// thread purges at a time; another that would purge meanwhile simply goes on (None).
+/// Returns how many blocks and spans merged into spans.
+fn purge(pick: impl Fn(u64, u64) -> bool, h: *mut Heap) -> Option<usize> {
     if EXCHANGE.purging.swap(true, Acquire) {
-        return false;
+        return None;
     }
     let now = now_ms() & STAMP_MASK;
     let mut lists = [(core::ptr::null_mut::<Header>(), 0usize); SMALL_BUCKETS];
@@ -225,7 +245,7 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: *mut Heap) -> bool {
             batch = next;
         }
     }
-    let unexamined = purge::release(&mut lists);
+    let (unexamined, merged) = purge::release(&mut lists);
     // Blocks kept are stamped just before now, so that the next purge of new arrivals leaves
     // them; blocks the purge had no room to examine count as new arrivals.
     let kept_stamp = now.wrapping_sub(1) & STAMP_MASK;
@@ -241,7 +261,7 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: *mut Heap) -> bool {
     EXCHANGE.kept_by_purge.store(kept, Relaxed);
     EXCHANGE.last_purge.store(now, Relaxed);
     EXCHANGE.purging.store(false, Release);
-    true
+    Some(merged)
 }
 
 /// Hands a list of free blocks back to the exchange in batches.

@@ -210,8 +210,7 @@ unsafe fn new_chunk(h: *mut Heap, need: usize) -> bool {
             } else {
                 // The OS has no more: purge what is free anywhere we may touch, and carve
                 // from the purged memory instead.
-                exchange::purge_all(h);
-                match purge::take_span_fitting(need) {
+                match exchange::reclaim(h, || purge::take_span_fitting(need)) {
                     Some(span) => span,
                     None => return false,
                 }

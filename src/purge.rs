@@ -16,6 +16,12 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// record it, so smaller runs would give back little.
 const MIN_RELEASE: usize = 16 << 10;
 
+/// Bytes too few for any block (the smallest stride): a carving range's tail this short is
+/// left unused. So a gap this short between two free blocks or spans holds no block in use
+/// (chunks and mappings are whole pages, so it is not foreign memory either), and a run of
+/// neighbours reaches across it: without that, no span could grow past a chunk.
+const WASTE: usize = stride_of(0);
+
 /// Spans ready to be carved; a span's header link holds its length.
 static SPANS: Stack = Stack::new();
 /// Bytes released to the OS so far, and bytes in spans now (for mallinfo and the README).
@@ -47,9 +53,11 @@ pub fn last_of(mut first: *mut Header) -> *mut Header {
 /// (of any buckets) and spans form runs; every run that covers enough whole pages becomes one
 /// span (so spans grow as their neighbours are freed) and its pages go back to the OS. The
 /// lists are rebuilt with the blocks kept, in address order.
-pub fn release(
-    lists: &mut [(*mut Header, usize); SMALL_BUCKETS],
-) -> [(*mut Header, usize); SMALL_BUCKETS] {
+///
+/// Returns the blocks there was no room to examine, as lists like the input, and how many
+/// blocks and spans fewer there are now (merged into spans): while that is not zero, another
+/// purge may make a larger span.
+pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) -> (Unexamined, usize) {
     let mut spans = SPANS.take_all();
     let mut n: usize = lists.iter().map(|l| l.1).sum();
     let mut it = spans;
@@ -59,7 +67,7 @@ pub fn release(
     }
     let none = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
     if n == 0 {
-        return none;
+        return (none, 0);
     }
     // SAFETY: only the thread holding the exchange's purge flag runs this, so the scratch
     // array is ours alone.
@@ -121,10 +129,12 @@ pub fn release(
     };
     let page = os::page_size();
     let mut run = 0;
+    let mut merged = 0;
     while run < n {
-        // The run of neighbours addrs[run..end]: each one ends where the next begins.
+        // The run of neighbours addrs[run..end]: each one ends where the next begins, or less
+        // than a block before (see WASTE).
         let mut end = run + 1;
-        while end < n && addrs[end] == addrs[end - 1] + extent(addrs[end - 1]) {
+        while end < n && addrs[end] - (addrs[end - 1] + extent(addrs[end - 1])) < WASTE {
             end += 1;
         }
         let run_end = addrs[end - 1] + extent(addrs[end - 1]);
@@ -136,6 +146,7 @@ pub fn release(
             // it only elements ending by `from` (or a block straddling it), after it only
             // blocks starting at `to` or later. Everything else stays as it was.
             let mut span: Option<(usize, usize)> = None;
+            let mut parts = 0;
             // Pages of older spans went back before: not counted again.
             let mut released_before = 0;
             for &a in &addrs[run..end] {
@@ -143,6 +154,7 @@ pub fn release(
                 if (spans_in || a >= from) && a < to {
                     let stop = a + extent(a);
                     span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
+                    parts += 1;
                     if spans_in {
                         let inner_to = stop.min(to) & !(page - 1);
                         let inner_from = (a.max(from) + page - 1) & !(page - 1);
@@ -155,6 +167,7 @@ pub fn release(
             release_pages(from, to, released_before);
             if let Some((s, e)) = span {
                 add_span(s, e - s);
+                merged += parts - 1;
             }
         } else {
             addrs[run..end].iter().for_each(|&a| keep(a));
@@ -176,8 +189,11 @@ pub fn release(
             )
         };
     }
-    overflow
+    (overflow, merged)
 }
+
+/// Free blocks a purge had no room to examine: a list and its length per bucket.
+pub type Unexamined = [(*mut Header, usize); SMALL_BUCKETS];
 
 /// Room to sort the addresses of up to a million free blocks and spans in. It is static, not
 /// mapped when needed, because purging matters most when the OS has no memory left; its
@@ -266,6 +282,14 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
+    /// The spans are global: tests that purge run one at a time, each starting with none.
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        while take_span().is_some() {}
+        guard
+    }
+
     /// A list through the given header addresses, in the given order.
     fn chain(addrs: &[usize]) -> *mut Header {
         for w in addrs.windows(2) {
@@ -301,6 +325,7 @@ mod tests {
 
     #[test]
     fn runs_covering_whole_pages_become_spans_and_the_rest_stays() {
+        let _alone = alone();
         // 64 pages of real memory: 80-byte blocks (bucket 2), then 528-byte ones (bucket 5)
         // right after them, so the run crosses buckets.
         let page = os::page_size();
@@ -355,6 +380,32 @@ mod tests {
             span_len >= 60 * page - 2 * stride_of(5),
             "nearly all 64 pages released: {span_len}"
         );
+        os::unmap(mem as *mut u8, len);
+    }
+
+    #[test]
+    fn a_gap_smaller_than_any_block_does_not_break_a_run() {
+        let _alone = alone();
+        // Two 8-page chunks' worth of 80-byte blocks, the second starting 16 bytes after the
+        // first ends (a chunk's tail too short for a block): one span covers both.
+        let page = os::page_size();
+        let len = 16 * page;
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        let per = 8 * page / stride_of(2);
+        let first = free_blocks(mem, 2, per);
+        let second_at = mem + per * stride_of(2) + 16;
+        let second = free_blocks(second_at, 2, (mem + len - second_at) / stride_of(2));
+        let all: Vec<usize> = first.iter().chain(&second).copied().collect();
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        lists[2] = (chain(&all), all.len());
+        release(&mut lists);
+        let (span_at, span_len) = take_span().expect("a span");
+        assert!(
+            span_at < second_at && span_at + span_len > second_at + page,
+            "the span reaches across the gap: {span_at:#x}+{span_len:#x}, gap at {second_at:#x}"
+        );
+        assert!(take_span().is_none(), "one span, not two");
         os::unmap(mem as *mut u8, len);
     }
 }
