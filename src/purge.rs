@@ -147,24 +147,25 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) -> (Unexamined
             // blocks starting at `to` or later. Everything else stays as it was.
             let mut span: Option<(usize, usize)> = None;
             let mut parts = 0;
-            // Pages of older spans went back before: not counted again.
-            let mut released_before = 0;
             for &a in &addrs[run..end] {
                 let spans_in = is_span(a as *mut Header) && a + extent(a) > from;
                 if (spans_in || a >= from) && a < to {
                     let stop = a + extent(a);
                     span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
                     parts += 1;
-                    if spans_in {
-                        let inner_to = stop.min(to) & !(page - 1);
-                        let inner_from = (a.max(from) + page - 1) & !(page - 1);
-                        released_before += inner_to.saturating_sub(inner_from);
-                    }
                 } else {
                     keep(a);
                 }
             }
-            release_pages(from, to, released_before);
+            // The page that will hold the new span's record is written again right away:
+            // releasing it would give nothing back.
+            let record = span.map_or(0, |(s, _)| s & !(page - 1));
+            if record >= from && record < to {
+                release_pages(from, record);
+                release_pages(record + page, to);
+            } else {
+                release_pages(from, to);
+            }
             if let Some((s, e)) = span {
                 add_span(s, e - s);
                 merged += parts - 1;
@@ -226,12 +227,46 @@ fn bucket(blk: *mut Header) -> usize {
     (unsafe { (*blk).tag } & 0xff) as usize
 }
 
-/// Gives `[from, to)` back to the OS; `before` of its bytes had been given back already.
-fn release_pages(from: usize, to: usize, before: usize) {
+/// Gives `[from, to)` back to the OS, counting the bytes that were resident (pages of older
+/// spans went back before, and only those touched since count again).
+fn release_pages(from: usize, to: usize) {
+    if to <= from {
+        return;
+    }
+    let resident = resident_bytes(from, to);
     // SAFETY: [from, to) is page-aligned memory of ours that no block or span in use covers;
     // after MADV_DONTNEED it reads as zeros and stays mapped.
     unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
-    RELEASED_BYTES.fetch_add((to - from).saturating_sub(before), Relaxed);
+    RELEASED_BYTES.fetch_add(resident, Relaxed);
+}
+
+/// One byte per page for mincore, a slice of a range at a time; like the sort scratch, used
+/// only by the thread holding the exchange's purge flag.
+struct Residency(core::cell::UnsafeCell<[u8; 4096]>);
+// SAFETY: as for `Scratch`.
+unsafe impl Sync for Residency {}
+static RESIDENCY: Residency = Residency(core::cell::UnsafeCell::new([0; 4096]));
+
+/// Bytes of the page-aligned range `[from, to)` that are resident now.
+fn resident_bytes(from: usize, to: usize) -> usize {
+    let page = os::page_size();
+    // SAFETY: only the holder of the purge flag gets here (see `Residency`).
+    let vec = unsafe { &mut *RESIDENCY.0.get() };
+    let mut resident = 0;
+    let mut at = from;
+    while at < to {
+        let pages = ((to - at) / page).min(vec.len());
+        // SAFETY: [at, at + pages * page) is mapped memory of ours; mincore writes one byte
+        // per page into `vec`, which holds `pages` bytes.
+        let ok = unsafe { libc::mincore(at as *mut libc::c_void, pages * page, vec.as_mut_ptr()) };
+        resident += if ok == 0 {
+            vec[..pages].iter().filter(|&&v| v & 1 != 0).count() * page
+        } else {
+            pages * page // cannot tell: count it all
+        };
+        at += pages * page;
+    }
+    resident
 }
 
 /// Records `[start, start + len)` (16-aligned, at least 32 bytes) as a span.
