@@ -4,7 +4,7 @@ LIB := target/release/libbmalloc.so
 STRESS_SECONDS ?= 600
 BENCH_ARGS ?=
 
-.PHONY: all lib test unit preload check bench compat stress clean
+.PHONY: all lib test unit asan miri preload check bench compat stress clean
 
 all: lib
 
@@ -13,10 +13,24 @@ lib:
 
 # Unit tests run with the system allocator (the symbols are exported only from real builds);
 # the preload tests run C programs and real programs on the built library.
-test: lib unit preload
+test: lib unit asan preload
 
 unit:
 	BMALLOC_STATS=0 $(CARGO) test --release --no-default-features
+
+# The unit and property tests again under AddressSanitizer. The stable compiler ships ASan's
+# runtime; RUSTC_BOOTSTRAP=1 lets it take the -Z flag. The library is built without its C
+# symbols (--cfg bmalloc_noexport): ASan's own malloc must stay the process's.
+asan:
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address --cfg bmalloc_noexport" BMALLOC_STATS=0 \
+	    $(CARGO) test --release --no-default-features \
+	    --target x86_64-unknown-linux-gnu --target-dir target/asan
+
+# The unit tests under Miri (needs a nightly toolchain with the miri component; not part of
+# `make test`, whose machines have only the stable one). The property tests cannot run there:
+# they move the program break and map memory, which Miri does not emulate.
+miri:
+	BMALLOC_STATS=0 $(CARGO) +nightly miri test --no-default-features --lib
 
 preload: lib
 	preload-tests/run

@@ -13,42 +13,42 @@ fn set_errno(e: c_int) {
 
 /// # Safety
 /// C malloc.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     alloc::malloc(size).cast()
 }
 
 /// # Safety
 /// C free: `p` is null or a live pointer from this allocator (anything else is reported).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     alloc::free(p.cast())
 }
 
 /// # Safety
 /// Old name of free.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
     alloc::free(p.cast())
 }
 
 /// # Safety
 /// C calloc.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     alloc::calloc(n, size).cast()
 }
 
 /// # Safety
 /// C realloc: `p` is null or a live pointer from this allocator.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     alloc::realloc(p.cast(), size).cast()
 }
 
 /// # Safety
 /// realloc of `n * size` bytes, failing with ENOMEM (and `p` untouched) on overflow.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         Some(total) => alloc::realloc(p.cast(), total).cast(),
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 
 /// # Safety
 /// memalign: a non-power-of-two alignment is rounded up; one above SIZE_MAX/2+1 is EINVAL.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     if align > usize::MAX / 2 + 1 {
         set_errno(libc::EINVAL);
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// posix_memalign: EINVAL for an alignment that is not a power-of-two multiple of
 /// sizeof(void*), ENOMEM on exhaustion; errno is left as it was either way.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
         return libc::EINVAL;
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 
 /// # Safety
 /// aligned_alloc: EINVAL for an alignment that is not a power of two (glibc 2.38's rule).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     if !align.is_power_of_two() {
         set_errno(libc::EINVAL);
@@ -102,14 +102,14 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 
 /// # Safety
 /// valloc: page-aligned.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     alloc::aligned(crate::os::page_size(), size, "valloc").cast()
 }
 
 /// # Safety
 /// pvalloc: page-aligned, the size rounded up to whole pages (one page for 0).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let page = crate::os::page_size();
     match crate::os::round_to_page(size.max(1)) {
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// `p` is null or a live pointer from this allocator.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     alloc::usable_size(p.cast())
 }
@@ -161,7 +161,7 @@ pub struct Mallinfo {
 }
 
 /// mallinfo2: bmalloc's own figures (see README).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
     let t = alloc::totals();
     Mallinfo2 {
@@ -174,7 +174,7 @@ pub extern "C" fn mallinfo2() -> Mallinfo2 {
     }
 }
 
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn mallinfo() -> Mallinfo {
     let m = mallinfo2();
     Mallinfo {
@@ -188,14 +188,14 @@ pub extern "C" fn mallinfo() -> Mallinfo {
 }
 
 /// mallopt: bmalloc has no tunables of glibc's; accepted and ignored, as success.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
     1
 }
 
 /// malloc_trim: purges now what the exchange and the calling thread's heap hold free, as
 /// the purge delay would later; 1 if that gave memory back to the OS, else 0.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     let before = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
     crate::registry::with_heap(crate::exchange::purge_all);
@@ -205,14 +205,14 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
 }
 
 /// malloc_stats: the exit report, now, on stderr.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn malloc_stats() {
     crate::startup::write_report_to(2);
 }
 
 /// # Safety
 /// malloc_info: an XML summary written to `fp` (a valid FILE*); options must be 0.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
     if options != 0 {
         set_errno(libc::EINVAL);

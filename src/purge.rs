@@ -177,18 +177,14 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) -> (Unexamined
     }
     // The scratch array's whole pages go back too (only whole ones: its neighbours are other
     // statics); unsorted blocks rejoin their lists.
-    let used_from = (scratch.as_ptr() as usize + page - 1) & !(page - 1);
-    let used_to = (scratch.as_ptr() as usize + n * core::mem::size_of::<usize>()) & !(page - 1);
+    // (A pointer that may write: the pages are discarded through it.)
+    let base = scratch.as_mut_ptr() as usize;
+    let used_from = (base + page - 1) & !(page - 1);
+    let used_to = (base + n * core::mem::size_of::<usize>()) & !(page - 1);
     if used_to > used_from {
         // SAFETY: whole pages inside our own scratch array, which nobody reads until the next
         // purge writes it again.
-        unsafe {
-            libc::madvise(
-                used_from as *mut libc::c_void,
-                used_to - used_from,
-                libc::MADV_DONTNEED,
-            )
-        };
+        unsafe { discard(used_from, used_to) };
     }
     (overflow, merged)
 }
@@ -234,10 +230,27 @@ fn release_pages(from: usize, to: usize) {
         return;
     }
     let resident = resident_bytes(from, to);
-    // SAFETY: [from, to) is page-aligned memory of ours that no block or span in use covers;
-    // after MADV_DONTNEED it reads as zeros and stays mapped.
-    unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
+    // SAFETY: [from, to) is page-aligned memory of ours that no block or span in use covers.
+    unsafe { discard(from, to) };
     RELEASED_BYTES.fetch_add(resident, Relaxed);
+}
+
+/// MADV_DONTNEED on `[from, to)`: the pages go back to the OS, stay mapped, and read as zeros.
+///
+/// # Safety
+/// The range is page-aligned memory of ours whose content nobody needs.
+unsafe fn discard(from: usize, to: usize) {
+    // SAFETY: the caller's promise.
+    #[cfg(not(miri))]
+    unsafe {
+        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED)
+    };
+    // Miri has no madvise: zeroing is what the pages read as after it.
+    // SAFETY: the caller's promise.
+    #[cfg(miri)]
+    unsafe {
+        core::ptr::write_bytes(from as *mut u8, 0, to - from)
+    };
 }
 
 /// One byte per page for mincore, a slice of a range at a time; like the sort scratch, used
@@ -248,6 +261,13 @@ unsafe impl Sync for Residency {}
 static RESIDENCY: Residency = Residency(core::cell::UnsafeCell::new([0; 4096]));
 
 /// Bytes of the page-aligned range `[from, to)` that are resident now.
+#[cfg(miri)]
+fn resident_bytes(from: usize, to: usize) -> usize {
+    to - from // Miri has no mincore: every page counts
+}
+
+/// Bytes of the page-aligned range `[from, to)` that are resident now.
+#[cfg(not(miri))]
 fn resident_bytes(from: usize, to: usize) -> usize {
     let page = os::page_size();
     // SAFETY: only the holder of the purge flag gets here (see `Residency`).
