@@ -20,10 +20,8 @@
 //! Knobs: PROPTEST_CASES (default 64 here), SHADOW_THREADS_SECS (default 2).
 //! AddressSanitizer (stable compiler with RUSTC_BOOTSTRAP=1) runs this test only if the C
 //! symbols are not exported (ASan's own start-up would call bmalloc's malloc before its shadow
-//! memory exists: SIGSEGV in malloc_slow under __asan_init), e.g. with a `bmalloc_noexport` cfg
-//! on the `no_mangle` attributes:
-//!     RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address --cfg bmalloc_noexport" \
-//!       cargo test --no-default-features --test proptest_shadow --target x86_64-unknown-linux-gnu
+//! memory exists: SIGSEGV in malloc_slow under __asan_init): `make asan` builds with
+//! `--cfg bmalloc_noexport`, which leaves the `no_mangle` attributes off.
 #![cfg(not(feature = "guard"))]
 #![allow(unused_unsafe)]
 
