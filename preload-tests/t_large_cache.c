@@ -4,11 +4,23 @@
  *  - a freed 8 MiB block's mapping is reused by the next 8 MiB malloc (same address), and
  *    calloc of a reused mapping is zero even though the block was dirty;
  *  - after the delay, the next large free unmaps what waited longer than that: RSS falls back;
- *  - malloc_trim(0) unmaps cached mappings at once. */
+ *  - malloc_trim(0) unmaps cached mappings at once;
+ *  - a smaller request takes the start of a bigger cached mapping and the rest stays cached for
+ *    the next one; freed, the two pieces merge again;
+ *  - when no cached mapping is big enough, the largest grows and its touched pages are not
+ *    faulted in again. */
 #include "check.h"
+#include <sys/resource.h>
 #include <time.h>
 
 #define MiB (1024L * 1024)
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
 
 static void sleep_ms(long ms)
 {
@@ -60,5 +72,45 @@ int main(void)
     printf("before malloc_trim %ld KiB, after %ld KiB\n", before_trim, after_trim);
     CHECK_MSG(after_trim < before_trim - 6 * 1024, "malloc_trim left RSS at %ld KiB (from %ld)",
               after_trim, before_trim);
+
+    /* The cache is empty now. A smaller request takes the start of a bigger cached mapping and
+     * leaves the rest cached: the next request is served from that rest. */
+    unsigned char *e = malloc(OPQ(16 * MiB));
+    CHECK(e != NULL);
+    memset(e, 2, 16 * MiB);
+    free(OPQ(e));
+    unsigned char *f = malloc(OPQ(4 * MiB));
+    unsigned char *g = malloc(OPQ(8 * MiB));
+    CHECK_MSG(f == e, "4 MiB after a freed 16 MiB: %p, not the freed block's %p", (void *)f,
+              (void *)e);
+    CHECK_MSG(g > e + 4 * MiB && g + 8 * MiB <= e + 16 * MiB + 4096,
+              "8 MiB at %p, not in the rest of the freed 16 MiB at %p", (void *)g, (void *)e);
+    /* freed again, the two pieces merge: 16 MiB fits at the old address */
+    free(OPQ(g));
+    free(OPQ(f));
+    unsigned char *m = malloc(OPQ(16 * MiB));
+    CHECK_MSG(m == e, "16 MiB after freeing both pieces: %p, not %p", (void *)m, (void *)e);
+    memset(m, 3, 16 * MiB);
+    free(OPQ(m));
+
+    /* No cached mapping is big enough: the largest grows, and its pages that were touched
+     * are not faulted in again (counted by minor page faults). */
+    malloc_trim(0);
+    unsigned char *s8 = malloc(OPQ(8 * MiB));
+    CHECK(s8 != NULL);
+    memset(s8, 4, 8 * MiB);
+    free(OPQ(s8));
+    long faults_before = minor_faults();
+    unsigned char *s12 = malloc(OPQ(12 * MiB));
+    CHECK(s12 != NULL);
+    memset(s12, 5, 12 * MiB);
+    long faults = minor_faults() - faults_before;
+    long pages = 12 * MiB / 4096;
+    printf("12 MiB after a freed 8 MiB: %ld page faults for %ld pages\n", faults, pages);
+    CHECK_MSG(faults < pages / 2, "growing the cached 8 MiB took %ld faults for %ld pages", faults,
+              pages);
+    free(OPQ(s12));
     return test_done("t_large_cache");
 }
+
+

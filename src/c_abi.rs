@@ -199,7 +199,7 @@ pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     let before = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
     crate::registry::with_heap(crate::exchange::purge_all);
-    crate::large::decay_cache(0, 0);
+    crate::mapcache::decay(0, 0);
     let after = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
     c_int::from(after != before)
 }

@@ -183,7 +183,7 @@ pub fn maybe_decay() {
             core::ptr::null_mut(),
         );
     }
-    crate::large::decay_cache(now, delay);
+    crate::mapcache::decay(now, delay);
 }
 
 /// Purges everything the exchange and the caller's heap `h` hold (malloc_trim).

@@ -3,14 +3,14 @@
 //! user pointer; its link holds the mapping's length, and the mapping starts at the header's
 //! page.
 //!
-//! A freed mapping of up to 32 MiB is kept for reuse, up to 96 MiB in all, for at most the
-//! purge delay: a program that allocates and frees big buffers in a loop then does not pay a
-//! page fault for every page of every buffer. Anything larger, older or beyond that goes back
-//! to the OS at once.
+//! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`), up to 96 MiB in all, for at
+//! most the purge delay: a program that allocates and frees big buffers in a loop then does
+//! not pay a page fault for every page of every buffer. Anything larger, older or beyond that
+//! goes back to the OS at once.
 
 use crate::header::{self, Header, State, tag};
 use crate::size_class::{ALIGN, HEADER, bucket_of};
-use crate::{os, pagemap};
+use crate::{mapcache, os, pagemap};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
 
@@ -37,7 +37,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         return null_mut();
     };
     let page = os::page_size();
-    let (base, len) = match (offset == HEADER).then(|| cache_take(len)).flatten() {
+    let (base, len) = match (offset == HEADER).then(|| mapcache::take(len)).flatten() {
         Some((start, cached_len)) => {
             if zero {
                 // SAFETY: the reused mapping is ours and holds offset + size bytes.
@@ -87,95 +87,72 @@ pub fn free(h: *mut Header) {
     let (start, len) = mapping(h);
     LIVE_BLOCKS.fetch_sub(1, Relaxed);
     LIVE_BYTES.fetch_sub(len, Relaxed);
-    if start != h as usize || !cache_put(start, len, crate::exchange::now_ms()) {
-        unmap_block(start, len);
+    if start == h as usize {
+        mapcache::keep(start, len, crate::exchange::now_ms());
+    } else {
+        mapcache::unmap(start, len); // over-aligned: its header is not at the start
     }
     // A program that only uses large blocks must see old cached mappings go back too.
     crate::exchange::maybe_decay();
 }
 
-fn unmap_block(start: usize, len: usize) {
-    pagemap::unmark(start, len);
-    pagemap::retire(start);
-    os::unmap(start as *mut u8, len);
-}
-
-const CACHE_SLOTS: usize = 16;
-const CACHE_MAX_LEN: usize = 32 << 20;
-const CACHE_MAX_BYTES: usize = 96 << 20;
-/// Start addresses of cached mappings (0: empty slot). A cached mapping starts with a header
-/// marked free (so freeing its old pointer again is a double free) whose link is its length;
-/// the next word holds when it was cached.
-static CACHE: [AtomicUsize; CACHE_SLOTS] = [const { AtomicUsize::new(0) }; CACHE_SLOTS];
-static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-/// Keeps the mapping `[start, start + len)`, ours and unused, for reuse. False if it is too
-/// big or the cache is full: the caller then unmaps it.
-fn cache_put(start: usize, len: usize, stamp: u64) -> bool {
-    if len > CACHE_MAX_LEN || CACHED_BYTES.load(Relaxed) + len > CACHE_MAX_BYTES {
-        return false;
-    }
-    let h = start as *mut Header;
-    // SAFETY: the mapping is ours and unused; its first page holds the header and the stamp.
-    unsafe {
-        (*h).tag = tag(State::Free, 0);
-        (*h).link = len;
-        *(start as *mut u64).add(2) = stamp;
-    }
-    for slot in &CACHE {
-        if slot.compare_exchange(0, start, AcqRel, Relaxed).is_ok() {
-            CACHED_BYTES.fetch_add(len, Relaxed);
-            return true;
+/// Resizes the mapping `[start, start + len)`, ours and used by nobody else, to `new_len`
+/// bytes, keeping its pages (mremap copies no byte): in place if it can, else moved onto a
+/// fresh mapping of ours. The new start, or None with the mapping as it was.
+pub fn remap(start: usize, len: usize, new_len: usize) -> Option<usize> {
+    let resize_in_place = |from: usize, to: usize| {
+        // SAFETY: [start, start + from) is our mapping; without MAYMOVE it stays where it is,
+        // and growing fails rather than overlap anything.
+        unsafe { libc::mremap(start as *mut libc::c_void, from, to, 0) != libc::MAP_FAILED }
+    };
+    // Bits are cleared before pages are unmapped, never after: by then another thread may
+    // have mapped the same addresses.
+    if new_len <= len {
+        pagemap::unmark(start + new_len, len - new_len);
+        if !resize_in_place(len, new_len) {
+            pagemap::mark(start + new_len, len - new_len); // its leaves exist: cannot fail
+            return None;
         }
+        return Some(start);
     }
-    false
-}
-
-/// Empties a cache slot: the mapping it held (start, length, when cached), now the caller's.
-/// A mapping is looked at only once it has been swapped out, so never while another thread
-/// may unmap it.
-fn slot_take(slot: &AtomicUsize) -> Option<(usize, usize, u64)> {
-    if slot.load(Relaxed) == 0 {
+    if resize_in_place(len, new_len) {
+        if pagemap::mark(start + len, new_len - len) {
+            return Some(start);
+        }
+        // No bitmap for the new pages: shrink back.
+        pagemap::unmark(start + len, new_len - len);
+        resize_in_place(new_len, len);
         return None;
     }
-    let start = slot.swap(0, AcqRel);
-    if start == 0 {
+    // Moved: onto a fresh mapping, marked before anything moves, so that on any failure the
+    // old mapping is untouched.
+    let dest = os::map(new_len);
+    if dest.is_null() {
         return None;
     }
-    // SAFETY: we own the mapping now; its first page records its length and stamp.
-    let (have, stamp) = unsafe {
-        (
-            (*(start as *mut Header)).link,
-            *(start as *const u64).add(2),
+    if !pagemap::mark(dest as usize, new_len) {
+        os::unmap(dest, new_len);
+        return None;
+    }
+    pagemap::unmark(start, len);
+    // SAFETY: both ranges are ours; FIXED puts the old pages over the start of `dest`, which
+    // nobody else uses, and unmaps the old range.
+    let moved = unsafe {
+        libc::mremap(
+            start as *mut libc::c_void,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            dest,
         )
     };
-    CACHED_BYTES.fetch_sub(have, Relaxed);
-    Some((start, have, stamp))
-}
-
-/// Takes a cached mapping of at least `len` bytes and at most twice that: (start, length).
-fn cache_take(len: usize) -> Option<(usize, usize)> {
-    if CACHED_BYTES.load(Relaxed) < len {
+    if moved == libc::MAP_FAILED {
+        pagemap::mark(start, len); // its leaves exist: this cannot fail
+        pagemap::unmark(dest as usize, new_len);
+        os::unmap(dest, new_len);
         return None;
     }
-    for (start, have, stamp) in CACHE.iter().filter_map(slot_take) {
-        if have >= len && have / 2 <= len {
-            return Some((start, have));
-        }
-        if !cache_put(start, have, stamp) {
-            unmap_block(start, have);
-        }
-    }
-    None
-}
-
-/// Unmaps the mappings cached at least `age` ms before `now`.
-pub fn decay_cache(now: u64, age: u64) {
-    for (start, have, stamp) in CACHE.iter().filter_map(slot_take) {
-        if now.wrapping_sub(stamp) >= age || !cache_put(start, have, stamp) {
-            unmap_block(start, have);
-        }
-    }
+    Some(dest as usize)
 }
 
 /// Resizes a large block in place or by moving its mapping (mremap copies no bytes, it moves
@@ -189,27 +166,10 @@ pub fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
     if offset >= os::page_size() {
         return null_mut(); // over-aligned: mremap would lose the alignment; caller copies
     }
-    pagemap::unmark(start, len);
-    // SAFETY: [start, start+len) is this block's own mapping; MAYMOVE lets the kernel pick.
-    let moved = unsafe {
-        libc::mremap(
-            start as *mut libc::c_void,
-            len,
-            new_len,
-            libc::MREMAP_MAYMOVE,
-        )
+    // The block is the caller's: nobody else uses its mapping.
+    let Some(new_start) = remap(start, len, new_len) else {
+        return null_mut();
     };
-    if moved == libc::MAP_FAILED {
-        pagemap::mark(start, len);
-        return null_mut();
-    }
-    let new_start = moved as usize;
-    if !pagemap::mark(new_start, new_len) {
-        // No bitmap for the new pages (the OS refused 32 KiB): the block is lost to the
-        // caller either way, so give the pages back and report failure.
-        os::unmap(moved.cast(), new_len);
-        return null_mut();
-    }
     LIVE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
     let q = (new_start + offset) as *mut u8;
     let nh = header::of_user(q);

@@ -12,6 +12,7 @@ mod fmt;
 mod header;
 mod heap;
 mod large;
+mod mapcache;
 mod misuse;
 mod options;
 mod os;
