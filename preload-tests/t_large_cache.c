@@ -8,7 +8,8 @@
  *  - a smaller request takes the start of a bigger cached mapping and the rest stays cached for
  *    the next one; freed, the two pieces merge again;
  *  - when no cached mapping is big enough, the largest grows and its touched pages are not
- *    faulted in again. */
+ *    faulted in again;
+ *  - the cache keeps at most twice the bytes of live large blocks (at least 16 MiB). */
 #include "check.h"
 #include <sys/resource.h>
 #include <time.h>
@@ -74,7 +75,11 @@ int main(void)
               after_trim, before_trim);
 
     /* The cache is empty now. A smaller request takes the start of a bigger cached mapping and
-     * leaves the rest cached: the next request is served from that rest. */
+     * leaves the rest cached: the next request is served from that rest. (The cache keeps at
+     * most twice the bytes of live large blocks, at least 16 MiB: a live 16 MiB block makes
+     * room for the freed 16 MiB and its page of header.) */
+    unsigned char *ballast = malloc(OPQ(16 * MiB));
+    CHECK(ballast != NULL);
     unsigned char *e = malloc(OPQ(16 * MiB));
     CHECK(e != NULL);
     memset(e, 2, 16 * MiB);
@@ -92,6 +97,7 @@ int main(void)
     CHECK_MSG(m == e, "16 MiB after freeing both pieces: %p, not %p", (void *)m, (void *)e);
     memset(m, 3, 16 * MiB);
     free(OPQ(m));
+    free(OPQ(ballast));
 
     /* No cached mapping is big enough: the largest grows, and its pages that were touched
      * are not faulted in again (counted by minor page faults). */
@@ -110,6 +116,19 @@ int main(void)
     CHECK_MSG(faults < pages / 2, "growing the cached 8 MiB took %ld faults for %ld pages", faults,
               pages);
     free(OPQ(s12));
+
+    /* With no large block live, the cache keeps at most 16 MiB: a freed 24 MiB block goes back
+     * to the OS at once. */
+    malloc_trim(0);
+    long idle = rss_kib();
+    unsigned char *t24 = malloc(OPQ(24 * MiB));
+    CHECK(t24 != NULL);
+    memset(t24, 6, 24 * MiB);
+    free(OPQ(t24));
+    long after_free = rss_kib();
+    printf("24 MiB freed with nothing else live: RSS %ld KiB, %ld KiB before it\n", after_free, idle);
+    CHECK_MSG(after_free < idle + 4 * 1024, "a freed 24 MiB stayed resident: %ld KiB, %ld before",
+              after_free, idle);
     return test_done("t_large_cache");
 }
 

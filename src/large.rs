@@ -3,8 +3,8 @@
 //! user pointer; its link holds the mapping's length, and the mapping starts at the header's
 //! page.
 //!
-//! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`), up to 96 MiB in all, for at
-//! most the purge delay: a program that allocates and frees big buffers in a loop then does
+//! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`, up to twice the live large
+//! bytes, 16 to 96 MiB), for at most the purge delay: a program that allocates and frees big buffers in a loop then does
 //! not pay a page fault for every page of every buffer. Anything larger, older or beyond that
 //! goes back to the OS at once.
 
