@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# t_symbols.sh: libbmalloc.so exports exactly the contract's symbols, nothing else.
+# t_symbols.sh: libbmalloc.so exports exactly the contract's symbols, nothing else, and needs
+# no shared library but libc.
 # `nm -D --defined-only` lists the dynamic symbols the library defines.  A version
 # script with a named version node adds an absolute symbol (type A) of that name:
 # that is version-script noise, not a symbol a program can call, so type A is
@@ -28,8 +29,15 @@ while read -r t n; do
     [[ -z $n ]] && continue
     case $t in T|W|i) ;; *) echo "$n has symbol type $t, want a function (T)"; fail=1 ;; esac
 done <<<"$got"
+# And it needs nothing but the C library and the loader: no unwinder (libgcc_s) or anything
+# else loaded into every process it is preloaded into.
+needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
+case $needed in
+    "ld-linux-x86-64.so.2 libc.so.6 " | "libc.so.6 ") ;;
+    *) echo "needs [$needed], want only libc.so.6 (and the loader)"; fail=1 ;;
+esac
 if [[ $fail == 0 ]]; then
-    echo "exports exactly: $(echo $names)"
+    echo "exports exactly: $(echo $names); needs: $needed"
     ignored=$(awk 'NF >= 2 && $(NF-1) == "A" { print $NF }' <<<"$out")
     [[ -n $ignored ]] && echo "ignored version nodes: $(echo $ignored)"
 fi

@@ -2,6 +2,11 @@
 //! built as `libbmalloc.so` for `LD_PRELOAD` and as an rlib for Rust programs.
 //! See README.md for what it does and ../shared/DESIGN.md for why.
 
+// No std in the shipped library (the `guard` feature, on by default): it needs nothing of it,
+// and without it the shared object is a fifth of the size and loads no unwinder (libgcc_s)
+// into every process. Builds for Rust callers and tests (without `guard`) link std, whose panic
+// handler they then use.
+#![cfg_attr(all(feature = "guard", not(test)), no_std)]
 // In unit tests the C symbols are not exported, so much of the crate is unused there.
 #![cfg_attr(test, allow(dead_code))]
 
@@ -51,4 +56,21 @@ mod guard {
 
     #[global_allocator]
     static GUARD: Guard = Guard;
+
+    /// Nothing in bmalloc panics on purpose (and panics abort); should one happen, say so.
+    #[panic_handler]
+    fn panic(_: &core::panic::PanicInfo) -> ! {
+        crate::misuse::fatal("panic")
+    }
+
+    // The precompiled core library's unwind tables name std's personality routine, which a
+    // no_std library lacks. Panics abort, so nothing ever unwinds through it: a hidden stub
+    // (not exported from the shared object) satisfies the linker, and traps if ever called.
+    core::arch::global_asm!(
+        ".globl rust_eh_personality",
+        ".hidden rust_eh_personality",
+        ".type rust_eh_personality, @function",
+        "rust_eh_personality:",
+        "ud2",
+    );
 }
