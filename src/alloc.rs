@@ -25,11 +25,11 @@ pub fn malloc(size: usize) -> *mut u8 {
 #[inline(always)]
 fn allocate(size: usize, call: Call) -> *mut u8 {
     let h = tls::heap();
-    if size <= SMALL_MAX && tls::is_live(h) {
+    if tls::is_live(h) && size <= SMALL_MAX {
         // SAFETY: `h` is this thread's live heap and the bucket is small.
-        let p = unsafe { heap::take(h, bucket_of(size), call) };
-        if !p.is_null() {
-            return p;
+        let blk = unsafe { heap::take(h, bucket_of(size), call) };
+        if !blk.is_null() {
+            return header::user_of(blk);
         }
     }
     malloc_slow(size, call)
@@ -40,11 +40,13 @@ fn allocate(size: usize, call: Call) -> *mut u8 {
 pub fn free(p: *mut u8) {
     let h = tls::heap();
     let hdr = header::of_user(p);
-    if p as usize % ALIGN == 0 && pagemap::owns(hdr as usize) && tls::is_live(h) {
+    if tls::is_live(h) && p as usize % ALIGN == 0 && pagemap::owns(hdr as usize) {
         // SAFETY: the header's page is ours and mapped, so it can be read.
         let tag = unsafe { (*hdr).tag };
-        let b = (tag & 0xff) as usize;
-        if tag & !0xff == header::tag(State::Used, 0) && b < SMALL_BUCKETS {
+        // One comparison checks magic, state and bucket: a used small block's tag is the
+        // tag of a used bucket-0 block plus its bucket.
+        let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
+        if b < SMALL_BUCKETS {
             // SAFETY: a used small block, given up by the caller, onto our own heap.
             unsafe { heap::put(h, hdr, b) };
             return;
@@ -71,12 +73,12 @@ fn alloc_in(h: *mut Heap, size: usize, call: Call) -> *mut u8 {
         let b = bucket_of(size);
         // SAFETY: `h` is a heap the caller may use; b is a small bucket.
         unsafe {
-            let p = heap::take(h, b, call);
-            if !p.is_null() {
-                return p;
+            let blk = heap::take(h, b, call);
+            if !blk.is_null() {
+                return header::user_of(blk);
             }
             if heap::refill(h, b) {
-                return heap::take(h, b, call);
+                return header::user_of(heap::take(h, b, call));
             }
             heap::carve(h, b)
         }

@@ -10,7 +10,7 @@ use crate::header::{self, Header, State, tag};
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
 use crate::{exchange, os, purge};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 /// Fresh memory a heap takes at a time (more when one block needs more).
 const CHUNK: usize = 1 << 20;
@@ -22,8 +22,10 @@ pub struct Heap {
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
     carve: usize,
     carve_end: usize,
-    /// Blocks on each free list.
-    pub free_blocks: [AtomicU64; SMALL_BUCKETS],
+    /// How many more blocks each free list may take before a batch goes to the exchange
+    /// (`exchange::LIMITS[b]` minus the blocks on it; below zero when over): counting down
+    /// lets free test the limit with the decrement's own sign.
+    room: [AtomicI64; SMALL_BUCKETS],
     /// Blocks handed out and taken back by this heap's threads, by bucket (large blocks too).
     pub mallocs: [AtomicU64; ALL_BUCKETS],
     pub frees: [AtomicU64; ALL_BUCKETS],
@@ -41,12 +43,20 @@ pub fn inc(c: &AtomicU64) {
     c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
+/// Changes a room counter (see `Heap::room`) by `n`; only the heap's owner writes it.
 #[inline(always)]
-fn dec(c: &AtomicU64) {
-    c.store(c.load(Relaxed).wrapping_sub(1), Relaxed);
+fn add_room(c: &AtomicI64, n: i64) -> i64 {
+    let r = c.load(Relaxed).wrapping_add(n);
+    c.store(r, Relaxed);
+    r
 }
 
 impl Heap {
+    /// Blocks on bucket `b`'s free list (for reports: any thread may ask).
+    pub fn free_count(&self, b: usize) -> u64 {
+        (exchange::LIMITS[b] as i64).wrapping_sub(self.room[b].load(Relaxed)) as u64
+    }
+
     /// A zeroed heap in fresh memory of its own, owned by the caller, or null.
     pub fn create(id: usize) -> *mut Heap {
         let len = os::round_to_page(core::mem::size_of::<Heap>()).unwrap_or(usize::MAX);
@@ -57,19 +67,22 @@ impl Heap {
             unsafe {
                 (*h).id = id;
                 (*h).claimed = AtomicBool::new(true);
+                for (room, &limit) in (*h).room.iter().zip(&exchange::LIMITS) {
+                    room.store(limit as i64, Relaxed);
+                }
             }
         }
         h
     }
 }
 
-/// Takes a block from bucket `b`'s free list for `call`: the user pointer, or null if the list
-/// is empty.
+/// Takes a block from bucket `b`'s free list for `call`: its header (the user pointer is
+/// `header::user_of` it), or null if the list is empty.
 ///
 /// # Safety
 /// `h` is the caller's own heap and `b < SMALL_BUCKETS`.
 #[inline(always)]
-pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut u8 {
+pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut Header {
     // SAFETY (whole body): the caller owns `h`, so nobody else touches its lists; every
     // header on a list lies in memory we carved and never unmap.
     unsafe {
@@ -81,10 +94,10 @@ pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut u8 
             crate::misuse::free_block_overwritten(call, blk);
         }
         (*h).heads[b] = (*blk).link as *mut Header;
-        dec(&(*h).free_blocks[b]);
+        add_room(&(*h).room[b], 1);
         (*blk).tag = tag(State::Used, b);
         inc(&(*h).mallocs[b]);
-        header::user_of(blk)
+        blk
     }
 }
 
@@ -99,10 +112,8 @@ pub unsafe fn put(h: *mut Heap, blk: *mut Header, b: usize) {
         (*blk).tag = tag(State::Free, b);
         (*blk).link = (*h).heads[b] as usize;
         (*h).heads[b] = blk;
-        let n = (*h).free_blocks[b].load(Relaxed) + 1;
-        (*h).free_blocks[b].store(n, Relaxed);
         inc(&(*h).frees[b]);
-        if n > exchange::LIMITS[b] {
+        if add_room(&(*h).room[b], -1) < 0 {
             overflow(h, b);
         }
     }
@@ -119,8 +130,7 @@ unsafe fn overflow(h: *mut Heap, b: usize) {
         let last = purge::nth(first, n - 1);
         (*h).heads[b] = (*last).link as *mut Header;
         (*last).link = 0;
-        let left = (*h).free_blocks[b].load(Relaxed) - n as u64;
-        (*h).free_blocks[b].store(left, Relaxed);
+        add_room(&(*h).room[b], n as i64);
         exchange::give(h, b, first, n);
     }
 }
@@ -138,11 +148,11 @@ pub unsafe fn drain(h: *mut Heap, lists: &mut [(*mut Header, usize); SMALL_BUCKE
             if first.is_null() {
                 continue;
             }
-            let n = (*h).free_blocks[b].load(Relaxed) as usize;
+            let n = (*h).free_count(b) as usize;
             (*purge::last_of(first)).link = list.0 as usize;
             *list = (first, list.1 + n);
             (*h).heads[b] = null_mut();
-            (*h).free_blocks[b].store(0, Relaxed);
+            (*h).room[b].store(exchange::LIMITS[b] as i64, Relaxed);
         }
     }
 }
@@ -159,8 +169,7 @@ pub unsafe fn refill(h: *mut Heap, b: usize) -> bool {
     // SAFETY: the caller owns `h`; the batch is ours now and ends with a zero link.
     unsafe {
         (*h).heads[b] = first;
-        let have = (*h).free_blocks[b].load(Relaxed) + n as u64;
-        (*h).free_blocks[b].store(have, Relaxed);
+        add_room(&(*h).room[b], -(n as i64));
     }
     true
 }
@@ -236,7 +245,7 @@ unsafe fn carve_rest(h: *mut Heap, mut at: usize, end: usize) {
                 (*blk).tag = tag(State::Free, b);
                 (*blk).link = (*h).heads[b] as usize;
                 (*h).heads[b] = blk;
-                inc(&(*h).free_blocks[b]);
+                add_room(&(*h).room[b], -1);
                 at += stride_of(b);
             }
         }

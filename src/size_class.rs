@@ -21,8 +21,9 @@ pub const ALL_BUCKETS: usize = 64 - MIN_SHIFT as usize;
 /// Valid for any `size` up to 2^63.
 #[inline(always)]
 pub const fn bucket_of(size: usize) -> usize {
-    let s = if size < ALIGN { ALIGN } else { size };
-    (usize::BITS - (s - 1).leading_zeros() - MIN_SHIFT) as usize
+    // ceil(log2(size)) is floor(log2(size - 1)) + 1; or-ing 15 in makes every size up to 16
+    // bucket 0 and the argument non-zero, so ilog2 is a single bsr with no zero check.
+    ((size.saturating_sub(1) | (ALIGN - 1)).ilog2() + 1 - MIN_SHIFT) as usize
 }
 
 /// Payload bytes of a block in bucket `b`.

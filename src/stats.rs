@@ -43,7 +43,7 @@ pub fn bucket_counts(h: *mut Heap, b: usize) -> Counts {
     unsafe {
         Counts {
             free_blocks: if b < SMALL_BUCKETS {
-                (*h).free_blocks[b].load(Relaxed)
+                (*h).free_count(b)
             } else {
                 0
             },
