@@ -90,12 +90,14 @@ pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut Hea
         if blk.is_null() {
             return null_mut();
         }
-        if (*blk).tag != tag(State::Free, b) {
+        let free = (*blk).tag;
+        if free != tag(State::Free, b) {
             crate::misuse::free_block_overwritten(call, blk);
         }
         (*h).heads[b] = (*blk).link as *mut Header;
         add_room(&(*h).room[b], 1);
-        (*blk).tag = tag(State::Used, b);
+        // The same tag with the state changed: one addition.
+        (*blk).tag = free + (tag(State::Used, 0) - tag(State::Free, 0));
         inc(&(*h).mallocs[b]);
         blk
     }
