@@ -58,9 +58,12 @@ static uint32_t wait_change(_Atomic(uint32_t) *w, uint32_t val, _Atomic(int) *sl
     }
 }
 
+/* Only the sleeper clears its flag (when it returns): if the publisher cleared it, it could
+ * wipe out the flag of a later sleep of the same thread, whose next wake-up would then be lost
+ * (both threads asleep for good: seen under every allocator). */
 static void publish(_Atomic(uint32_t) *w, uint32_t val, _Atomic(int) *sleeping) {
     atomic_store(w, val);
-    if (atomic_load(sleeping)) { atomic_store(sleeping, 0); futex_wake(w); }
+    if (atomic_load(sleeping)) futex_wake(w);
 }
 
 static void *producer(void *a) {
