@@ -158,9 +158,15 @@ pub fn release(lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) -> (Unexamined
                 }
             }
             // The page that will hold the new span's record is written again right away:
-            // releasing it would give nothing back.
+            // releasing it would give nothing back. A run of spans alone has nothing to give
+            // back either (a span's pages went back when it was made, and nobody touches them
+            // until it is carved): without this, every purge would call madvise again for
+            // every span there is.
             let record = span.map_or(0, |(s, _)| s & !(page - 1));
-            if record >= from && record < to {
+            let only_spans = addrs[run..end].iter().all(|&a| is_span(a as *mut Header));
+            if only_spans {
+                // nothing to release
+            } else if record >= from && record < to {
                 release_pages(from, record);
                 release_pages(record + page, to);
             } else {
@@ -434,6 +440,33 @@ mod tests {
         assert!(
             span_len >= 60 * page - 2 * stride_of(5),
             "nearly all 64 pages released: {span_len}"
+        );
+        os::unmap(mem as *mut u8, len);
+    }
+
+    #[test]
+    fn spans_alone_are_not_released_again() {
+        let _alone = alone();
+        let page = os::page_size();
+        let len = 16 * page;
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        add_span(mem, len);
+        // A mark in the span's last page: a purge that released the span's pages again (an
+        // madvise per span per purge) would zero it.
+        let mark = (mem + len - 8) as *mut u64;
+        unsafe { mark.write(0x5eed) };
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        release(&mut lists);
+        assert_eq!(
+            unsafe { mark.read() },
+            0x5eed,
+            "a lone span was released again"
+        );
+        assert_eq!(
+            take_span(),
+            Some((mem, len)),
+            "the span is still there, whole"
         );
         os::unmap(mem as *mut u8, len);
     }
