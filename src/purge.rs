@@ -351,6 +351,14 @@ mod tests {
         guard
     }
 
+    /// `pages` fresh pages: (start, length).
+    fn mapped(pages: usize) -> (usize, usize) {
+        let len = pages * os::page_size();
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        (mem, len)
+    }
+
     /// A list through the given header addresses, in the given order.
     fn chain(addrs: &[usize]) -> *mut Header {
         for w in addrs.windows(2) {
@@ -390,9 +398,7 @@ mod tests {
         // 64 pages of real memory: 80-byte blocks (bucket 2), then 528-byte ones (bucket 5)
         // right after them, so the run crosses buckets.
         let page = os::page_size();
-        let len = 64 * page;
-        let mem = os::map(len) as usize;
-        assert_ne!(mem, 0);
+        let (mem, len) = mapped(64);
         let start = mem + 16;
         let small = free_blocks(start, 2, 1000);
         let big_start = start + 1000 * stride_of(2);
@@ -447,10 +453,7 @@ mod tests {
     #[test]
     fn spans_alone_are_not_released_again() {
         let _alone = alone();
-        let page = os::page_size();
-        let len = 16 * page;
-        let mem = os::map(len) as usize;
-        assert_ne!(mem, 0);
+        let (mem, len) = mapped(16);
         add_span(mem, len);
         // A mark in the span's last page: a purge that released the span's pages again (an
         // madvise per span per purge) would zero it.
@@ -477,9 +480,7 @@ mod tests {
         // Two 8-page chunks' worth of 80-byte blocks, the second starting 16 bytes after the
         // first ends (a chunk's tail too short for a block): one span covers both.
         let page = os::page_size();
-        let len = 16 * page;
-        let mem = os::map(len) as usize;
-        assert_ne!(mem, 0);
+        let (mem, len) = mapped(16);
         let per = 8 * page / stride_of(2);
         let first = free_blocks(mem, 2, per);
         let second_at = mem + per * stride_of(2) + 16;
