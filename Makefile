@@ -27,7 +27,7 @@ asan:
 	    --target x86_64-unknown-linux-gnu --target-dir target/asan
 
 # The unit tests under Miri (needs a nightly toolchain with the miri component; not part of
-# `make test`, whose machines have only the stable one). The property tests cannot run there:
+# `make test`: a fresh machine is only promised the stable toolchain). The property tests cannot run there:
 # they move the program break and map memory, which Miri does not emulate.
 miri:
 	BMALLOC_STATS=0 $(CARGO) +nightly miri test --no-default-features --lib
