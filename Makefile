@@ -27,8 +27,8 @@ asan:
 	    --target x86_64-unknown-linux-gnu --target-dir target/asan
 
 # The unit tests under Miri (needs a nightly toolchain with the miri component; not part of
-# `make test`: a fresh machine is only promised the stable toolchain). The property tests cannot run there:
-# they move the program break and map memory, which Miri does not emulate.
+# `make test`: a fresh machine is only promised the stable toolchain). The property tests
+# cannot run there: they move the program break and map memory, which Miri does not emulate.
 miri:
 	BMALLOC_STATS=0 $(CARGO) +nightly miri test --no-default-features --lib
 
