@@ -3,7 +3,8 @@
 //!
 //! In unit tests the symbols are not exported, so the test harness keeps the system malloc.
 
-use crate::alloc;
+use crate::misuse::Call;
+use crate::{alloc, os, startup, stats};
 use core::ffi::{c_int, c_void};
 use core::ptr::null_mut;
 
@@ -22,14 +23,16 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// C free: `p` is null or a live pointer from this allocator (anything else is reported).
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    alloc::free(p.cast())
+    // SAFETY: C's contract for free is alloc::free's.
+    unsafe { alloc::free(p.cast()) }
 }
 
 /// # Safety
 /// Old name of free.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
-    alloc::free(p.cast())
+    // SAFETY: as for free.
+    unsafe { alloc::free(p.cast()) }
 }
 
 /// # Safety
@@ -43,7 +46,8 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 /// C realloc: `p` is null or a live pointer from this allocator.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    alloc::realloc(p.cast(), size).cast()
+    // SAFETY: C's contract for realloc is alloc::realloc's.
+    unsafe { alloc::realloc(p.cast(), size) }.cast()
 }
 
 /// # Safety
@@ -51,7 +55,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
-        Some(total) => alloc::realloc(p.cast(), total).cast(),
+        // SAFETY: as for realloc.
+        Some(total) => unsafe { alloc::realloc(p.cast(), total) }.cast(),
         None => {
             set_errno(libc::ENOMEM);
             null_mut()
@@ -67,7 +72,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         set_errno(libc::EINVAL);
         return null_mut();
     }
-    alloc::aligned(align.next_power_of_two(), size, "memalign").cast()
+    alloc::aligned(align.next_power_of_two(), size, Call::Memalign).cast()
 }
 
 /// # Safety
@@ -79,7 +84,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
         return libc::EINVAL;
     }
     let saved = errno::errno();
-    let p = alloc::aligned(align, size, "posix_memalign");
+    let p = alloc::aligned(align, size, Call::PosixMemalign);
     errno::set_errno(saved);
     if p.is_null() {
         return libc::ENOMEM;
@@ -97,23 +102,23 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
         set_errno(libc::EINVAL);
         return null_mut();
     }
-    alloc::aligned(align, size, "aligned_alloc").cast()
+    alloc::aligned(align, size, Call::AlignedAlloc).cast()
 }
 
 /// # Safety
 /// valloc: page-aligned.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    alloc::aligned(crate::os::page_size(), size, "valloc").cast()
+    alloc::aligned(os::page_size(), size, Call::Valloc).cast()
 }
 
 /// # Safety
 /// pvalloc: page-aligned, the size rounded up to whole pages (one page for 0).
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    let page = crate::os::page_size();
-    match crate::os::round_to_page(size.max(1)) {
-        Some(rounded) => alloc::aligned(page, rounded, "pvalloc").cast(),
+    let page = os::page_size();
+    match os::round_to_page(size.max(1)) {
+        Some(rounded) => alloc::aligned(page, rounded, Call::Pvalloc).cast(),
         None => {
             set_errno(libc::ENOMEM);
             null_mut()
@@ -125,7 +130,8 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 /// `p` is null or a live pointer from this allocator.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
-    alloc::usable_size(p.cast())
+    // SAFETY: C's contract is alloc::usable_size's.
+    unsafe { alloc::usable_size(p.cast()) }
 }
 
 /// glibc's `struct mallinfo2`.
@@ -163,7 +169,7 @@ pub struct Mallinfo {
 /// mallinfo2: bmalloc's own figures (see README).
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
-    let t = alloc::totals();
+    let t = stats::totals();
     Mallinfo2 {
         arena: t.heap_bytes as usize,
         hblks: t.large_blocks as usize,
@@ -197,17 +203,13 @@ pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
 /// the purge delay would later; 1 if that gave memory back to the OS, else 0.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-    let before = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
-    crate::registry::with_heap(crate::exchange::purge_all);
-    crate::mapcache::decay(0, 0);
-    let after = crate::purge::RELEASED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
-    c_int::from(after != before)
+    c_int::from(alloc::trim())
 }
 
 /// malloc_stats: the exit report, now, on stderr.
 #[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
 pub extern "C" fn malloc_stats() {
-    crate::startup::write_report_to(2);
+    startup::write_report_to(2);
 }
 
 /// # Safety
@@ -219,28 +221,7 @@ pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_i
         return -1;
     }
     let mut w = crate::fmt::Writer::new(crate::fmt::Buf::<1024>::new());
-    let t = alloc::totals();
-    w.str("<malloc version=\"bmalloc-")
-        .str(crate::stats::VERSION)
-        .str("\">\n");
-    w.str("<heaps count=\"")
-        .u64(crate::registry::count() as u64)
-        .str("\"/>\n");
-    w.str("<total type=\"used\" size=\"")
-        .u64(t.used)
-        .str("\"/>\n");
-    w.str("<total type=\"free\" size=\"")
-        .u64(t.free)
-        .str("\"/>\n");
-    w.str("<total type=\"mmap\" count=\"")
-        .u64(t.large_blocks)
-        .str("\" size=\"")
-        .u64(t.large_bytes)
-        .str("\"/>\n");
-    w.str("<system type=\"current\" size=\"")
-        .u64(t.heap_bytes)
-        .str("\"/>\n");
-    w.str("</malloc>\n");
+    stats::write_xml(&mut w);
     let text = w.finish();
     // SAFETY: writes our own buffer to the caller's stream; stdio may call our malloc, which
     // holds no state across this call.

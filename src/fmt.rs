@@ -6,22 +6,12 @@ pub trait Sink {
     fn put(&mut self, bytes: &[u8]);
 }
 
-/// A file descriptor, written with write(2), retrying short writes and EINTR.
+/// A file descriptor, written with write(2) (see `os::write_all`).
 pub struct Fd(pub i32);
 
 impl Sink for Fd {
-    fn put(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            // SAFETY: writes from a live slice; a bad fd only makes write fail.
-            let n = unsafe { libc::write(self.0, bytes.as_ptr().cast(), bytes.len()) };
-            if n > 0 {
-                bytes = &bytes[n as usize..];
-            } else if n < 0 && errno::errno().0 == libc::EINTR {
-                continue;
-            } else {
-                return;
-            }
-        }
+    fn put(&mut self, bytes: &[u8]) {
+        crate::os::write_all(self.0, bytes);
     }
 }
 
@@ -106,6 +96,14 @@ impl<S: Sink> Writer<S> {
 impl<S: Sink> Drop for Writer<S> {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// For `core::fmt` formatting (the checked build's assertion messages): no allocation either.
+impl<S: Sink> core::fmt::Write for Writer<S> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.str(s);
+        Ok(())
     }
 }
 

@@ -10,9 +10,11 @@
 //!              SPANNED: length of the block, header included
 //! ```
 //! Keeping the free-list link in the header (not in the payload) means a free block's payload
-//! is never written by us, and a clobbered header is seen before its link is followed.
+//! is written by us only while the block heads a batch in the exchange (see `Payload`), and a
+//! clobbered header is seen before its link is followed.
 
 use crate::size_class::HEADER;
+use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// "bmal" in ASCII: what a header's upper half must hold.
 pub const MAGIC: u32 = 0x626d_616c;
@@ -36,6 +38,28 @@ pub enum State {
 pub struct Header {
     pub tag: u64,
     pub link: usize,
+}
+
+/// The first 16 bytes of the payload of an item on a lock-free stack (`stack`): a free block
+/// that heads a batch in the exchange, or the record of a span. Every payload has 16 bytes.
+#[repr(C)]
+pub struct Payload {
+    /// The item below this one on its stack (a header address, 0 at the bottom).
+    pub next: AtomicUsize,
+    /// For a batch: its length (low 32 bits) and when it was handed over (high 32 bits).
+    pub batch: AtomicU64,
+}
+
+/// The payload behind a header, as a stack item sees it.
+///
+/// # Safety
+/// `h` is the header of a free block or span record in memory that stays mapped for `'a`
+/// (bmalloc never unmaps the memory it carves blocks from).
+#[inline(always)]
+pub unsafe fn payload<'a>(h: *mut Header) -> &'a Payload {
+    // SAFETY: the caller's promise; the payload is 16-aligned and atomics allow the racing
+    // reads that a lock-free pop makes of an item popped meanwhile.
+    unsafe { &*user_of(h).cast::<Payload>() }
 }
 
 /// The tag of a block in `state` and bucket `bucket`.
@@ -71,6 +95,12 @@ pub fn of_user(p: *mut u8) -> *mut Header {
 pub fn user_of(h: *mut Header) -> *mut u8 {
     h.cast::<u8>().wrapping_add(HEADER)
 }
+
+/// For unit tests: a 32-byte, 16-aligned cell that holds a header and the smallest payload.
+#[cfg(test)]
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Default)]
+pub struct TestCell(pub [u64; 4]);
 
 #[cfg(test)]
 mod tests {
@@ -121,6 +151,11 @@ mod tests {
     #[test]
     fn header_is_sixteen_bytes_in_front_of_the_user_pointer() {
         assert_eq!(core::mem::size_of::<Header>(), 16);
+        assert_eq!(
+            core::mem::size_of::<Payload>(),
+            16,
+            "fits the smallest payload"
+        );
         let mut words = [0u64; 4];
         let h = words.as_mut_ptr().cast::<Header>();
         assert_eq!(user_of(h) as usize - h as usize, 16);

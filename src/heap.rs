@@ -1,49 +1,100 @@
 //! A thread heap: one free list per small bucket, a range of fresh memory to carve blocks
 //! from, and the counters of the exit report.
 //!
-//! A heap is used by one thread at a time (the registry hands it over), so its lists and
-//! carving range are plain memory. The counters are atomics only so that the exit report
-//! and mallinfo may read them from another thread; they are bumped with a relaxed load and
-//! store, never a locked instruction.
+//! A heap is used by one thread at a time. That thread holds it through an `OwnedHeap`, which
+//! only the registry makes, and only for a heap whose `claimed` flag the thread set: so the
+//! lists and the carving range are plain memory, and the owner's operations are safe methods
+//! of the handle. Other threads (the exit report, mallinfo) see a heap only as `&Heap`, and
+//! read only its atomics: the counters and the room left on each list. Those are bumped by
+//! the owner with a relaxed load and store, never a locked instruction.
+//!
+//! Invariants, for every small bucket `b`:
+//! - the list of `b` holds `LIMITS[b] - room[b]` blocks, each tagged free in bucket `b`;
+//! - `room[b] <= LIMITS[b]`, and it is below zero only between a `put` that answered false
+//!   and the `cut_batch` that follows it;
+//! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
-use crate::header::{self, Header, State, tag};
-use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
-use crate::{exchange, os, purge};
-use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use crate::header::{Header, State, tag};
+use crate::list::{self, Lists};
+use crate::os;
+use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, stride_of};
+use core::cell::UnsafeCell;
+use core::ptr::{NonNull, null_mut};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
 
 /// Fresh memory a heap takes at a time (more when one block needs more).
-const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = 1 << 20;
 
-#[repr(C, align(64))]
-pub struct Heap {
-    /// Free lists, by bucket: header addresses linked through `Header::link`.
-    pub heads: [*mut Header; SMALL_BUCKETS],
+/// Bytes of blocks a batch carries, roughly: large enough that transfers are rare, small
+/// enough that a heap idles with little (see README, "Memory").
+const BATCH_BYTES: usize = 64 << 10;
+const MAX_BATCH: usize = 1024;
+
+/// Blocks in a batch of bucket `b`: what a heap hands over at a time.
+pub const fn batch_len(b: usize) -> usize {
+    let n = BATCH_BYTES / stride_of(b);
+    if n == 0 {
+        1
+    } else if n > MAX_BATCH {
+        MAX_BATCH
+    } else {
+        n
+    }
+}
+
+/// Free blocks a heap keeps in bucket `b` before it hands a batch over: two batches, so that a
+/// heap alternating between freeing and allocating around the limit does not send and fetch
+/// the same batch over and over. A constant table, so free reads it without a GOT load.
+pub const LIMITS: [u64; SMALL_BUCKETS] = {
+    let mut l = [0; SMALL_BUCKETS];
+    let mut b = 0;
+    while b < SMALL_BUCKETS {
+        l[b] = 2 * batch_len(b) as u64;
+        b += 1;
+    }
+    l
+};
+
+/// What only the owner touches.
+#[repr(C)]
+struct Own {
+    /// Free lists, by bucket: chains through `Header::link` (see `list`).
+    heads: [*mut Header; SMALL_BUCKETS],
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
     carve: usize,
     carve_end: usize,
+    /// How many times the owner's thread-exit hook has run (see registry).
+    exit_rounds: u32,
+}
+
+#[repr(C, align(64))]
+pub struct Heap {
+    /// First, so that the fast paths find the lists at offset 0.
+    own: UnsafeCell<Own>,
     /// How many more blocks each free list may take before a batch goes to the exchange
-    /// (`exchange::LIMITS[b]` minus the blocks on it; below zero when over): counting down
-    /// lets free test the limit with the decrement's own sign.
+    /// (`LIMITS[b]` minus the blocks on it; below zero when over): counting down lets free
+    /// test the limit with the decrement's own sign.
     room: [AtomicI64; SMALL_BUCKETS],
     /// Blocks handed out and taken back by this heap's threads, by bucket (large blocks too).
-    pub mallocs: [AtomicU64; ALL_BUCKETS],
-    pub frees: [AtomicU64; ALL_BUCKETS],
+    mallocs: [AtomicU64; ALL_BUCKETS],
+    frees: [AtomicU64; ALL_BUCKETS],
     /// Position in the registry, and in the exit report.
-    pub id: usize,
+    id: usize,
     /// Whether a thread owns this heap.
-    pub claimed: AtomicBool,
-    /// How many times the owner's thread-exit hook has run (see registry::on_thread_exit).
-    pub exit_rounds: u32,
+    claimed: AtomicBool,
 }
 
-/// Adds one to a counter that only the heap's owner writes.
+// SAFETY: `own` is reached only through the one `OwnedHeap` of the thread that claimed the
+// heap (see the module doc); everything else is atomic.
+unsafe impl Sync for Heap {}
+
+/// Adds `n` to a counter that only the heap's owner writes: a load and a store, no lock.
 #[inline(always)]
-pub fn inc(c: &AtomicU64) {
-    c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// Changes a room counter (see `Heap::room`) by `n`; only the heap's owner writes it.
+/// Changes a room counter by `n` (only the owner writes it) and returns the new value.
 #[inline(always)]
 fn add_room(c: &AtomicI64, n: i64) -> i64 {
     let r = c.load(Relaxed).wrapping_add(n);
@@ -52,209 +103,377 @@ fn add_room(c: &AtomicI64, n: i64) -> i64 {
 }
 
 impl Heap {
-    /// Blocks on bucket `b`'s free list (for reports: any thread may ask).
+    /// A new heap numbered `id` in fresh memory of its own, claimed for the caller; None when
+    /// the OS has no memory.
+    pub fn create(id: usize) -> Option<NonNull<Heap>> {
+        let len = os::round_to_page(core::mem::size_of::<Heap>())?;
+        let h = NonNull::new(os::map(len).cast::<Heap>())?;
+        // SAFETY: a fresh zeroed mapping is a valid Heap (null lists, empty range, zero
+        // counters, false flag), and nobody else knows it yet.
+        let heap = unsafe { &mut *h.as_ptr() };
+        heap.id = id;
+        heap.claimed = AtomicBool::new(true);
+        for (room, &limit) in heap.room.iter().zip(&LIMITS) {
+            room.store(limit as i64, Relaxed);
+        }
+        Some(h)
+    }
+
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Blocks on bucket `b`'s free list.
     pub fn free_count(&self, b: usize) -> u64 {
-        (exchange::LIMITS[b] as i64).wrapping_sub(self.room[b].load(Relaxed)) as u64
+        (LIMITS[b] as i64).wrapping_sub(self.room[b].load(Relaxed)) as u64
     }
 
-    /// A zeroed heap in fresh memory of its own, owned by the caller, or null.
-    pub fn create(id: usize) -> *mut Heap {
-        let len = os::round_to_page(core::mem::size_of::<Heap>()).unwrap_or(usize::MAX);
-        let h = os::map(len).cast::<Heap>();
-        if !h.is_null() {
-            // SAFETY: a fresh zeroed mapping is a valid Heap (null lists, zero counters,
-            // false flag) and nobody else knows it yet.
-            unsafe {
-                (*h).id = id;
-                (*h).claimed = AtomicBool::new(true);
-                for (room, &limit) in (*h).room.iter().zip(&exchange::LIMITS) {
-                    room.store(limit as i64, Relaxed);
-                }
-            }
-        }
-        h
+    /// Blocks of bucket `b` handed out to this heap's threads.
+    pub fn mallocs(&self, b: usize) -> u64 {
+        self.mallocs[b].load(Relaxed)
+    }
+
+    /// Blocks of bucket `b` this heap's threads gave back.
+    pub fn frees(&self, b: usize) -> u64 {
+        self.frees[b].load(Relaxed)
+    }
+
+    /// Claims the heap if nobody owns it. Acquire: the new owner sees everything the last one
+    /// left.
+    pub fn try_claim(&self) -> bool {
+        self.claimed
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// Gives up ownership. Release: the next owner sees everything this one left.
+    fn unclaim(&self) {
+        self.claimed.store(false, Release);
     }
 }
 
-/// Takes a block from bucket `b`'s free list for `call`: its header (the user pointer is
-/// `header::user_of` it), or null if the list is empty.
-///
-/// # Safety
-/// `h` is the caller's own heap and `b < SMALL_BUCKETS`.
-#[inline(always)]
-pub unsafe fn take(h: *mut Heap, b: usize, call: crate::alloc::Call) -> *mut Header {
-    // SAFETY (whole body): the caller owns `h`, so nobody else touches its lists; every
-    // header on a list lies in memory we carved and never unmap.
-    unsafe {
-        let blk = (*h).heads[b];
+/// What `take` found on a free list.
+pub enum Taken {
+    /// A block, now used: its header.
+    Block(*mut Header),
+    Empty,
+    /// The first block's header is not a free header of the bucket: a write past the end of
+    /// the block before it, most likely. Nothing was taken.
+    Overwritten(*mut Header),
+}
+
+/// The calling thread's exclusive hold on a heap. Not `Send`: it belongs to the thread that
+/// claimed the heap, for the length of one call into the allocator.
+pub struct OwnedHeap(NonNull<Heap>);
+
+impl OwnedHeap {
+    /// # Safety
+    /// The calling thread claimed `heap` (its flag was set by or for this thread), and no other
+    /// `OwnedHeap` of it lives while this one does.
+    #[inline(always)]
+    pub unsafe fn new(heap: NonNull<Heap>) -> OwnedHeap {
+        OwnedHeap(heap)
+    }
+
+    /// The heap, for what any thread may read of it.
+    pub fn heap(&self) -> &Heap {
+        // SAFETY: heaps are never freed.
+        unsafe { self.0.as_ref() }
+    }
+
+    pub fn as_ptr(&self) -> *mut Heap {
+        self.0.as_ptr()
+    }
+
+    #[inline(always)]
+    fn own(&mut self) -> &mut Own {
+        // SAFETY: this handle is the only way to the owner's part (see `new`).
+        unsafe { &mut *self.heap().own.get() }
+    }
+
+    /// Takes a block from bucket `b`'s free list.
+    #[inline(always)]
+    pub fn take(&mut self, b: usize) -> Taken {
+        let blk = self.own().heads[b];
         if blk.is_null() {
-            return null_mut();
+            return Taken::Empty;
         }
-        let free = (*blk).tag;
+        // SAFETY: a block on our list: memory we carved, which stays mapped.
+        let free = unsafe { (*blk).tag };
         if free != tag(State::Free, b) {
-            crate::misuse::free_block_overwritten(call, blk);
+            return Taken::Overwritten(blk);
         }
-        (*h).heads[b] = (*blk).link as *mut Header;
-        add_room(&(*h).room[b], 1);
-        // The same tag with the state changed: one addition.
-        (*blk).tag = free + (tag(State::Used, 0) - tag(State::Free, 0));
-        inc(&(*h).mallocs[b]);
-        blk
-    }
-}
-
-/// Puts a used block of bucket `b` on the heap's free list.
-///
-/// # Safety
-/// `h` is the caller's own heap; `blk` is a used small block of bucket `b`, not on any list.
-#[inline(always)]
-pub unsafe fn put(h: *mut Heap, blk: *mut Header, b: usize) {
-    // SAFETY: as for `take`; the caller gives up `blk`.
-    unsafe {
-        (*blk).tag = tag(State::Free, b);
-        (*blk).link = (*h).heads[b] as usize;
-        (*h).heads[b] = blk;
-        inc(&(*h).frees[b]);
-        if add_room(&(*h).room[b], -1) < 0 {
-            overflow(h, b);
-        }
-    }
-}
-
-/// The heap holds more free blocks of bucket `b` than it needs: hand a batch to the exchange.
-#[cold]
-#[inline(never)]
-unsafe fn overflow(h: *mut Heap, b: usize) {
-    let n = exchange::batch_len(b);
-    // SAFETY: the caller owns `h`, whose list holds more than `n` blocks.
-    unsafe {
-        let first = (*h).heads[b];
-        let last = purge::nth(first, n - 1);
-        (*h).heads[b] = (*last).link as *mut Header;
-        (*last).link = 0;
-        add_room(&(*h).room[b], n as i64);
-        exchange::give(h, b, first, n);
-    }
-}
-
-/// Moves every free block of the heap onto `lists` (a list and its length per bucket), for
-/// a purge.
-///
-/// # Safety
-/// `h` is the caller's own heap.
-pub unsafe fn drain(h: *mut Heap, lists: &mut [(*mut Header, usize); SMALL_BUCKETS]) {
-    for (b, list) in lists.iter_mut().enumerate() {
-        // SAFETY: the caller owns `h` and its lists.
+        // SAFETY: as above; the block is ours now.
         unsafe {
-            let first = (*h).heads[b];
+            self.own().heads[b] = (*blk).link as *mut Header;
+            // The same tag with the state changed: one addition.
+            (*blk).tag = free + (tag(State::Used, 0) - tag(State::Free, 0));
+        }
+        let room = add_room(&self.heap().room[b], 1);
+        debug_assert!(room <= LIMITS[b] as i64);
+        bump(&self.heap().mallocs[b], 1);
+        Taken::Block(blk)
+    }
+
+    /// Puts a block on bucket `b`'s free list. False when the list is then over its limit:
+    /// the caller hands a batch over (`cut_batch`).
+    ///
+    /// # Safety
+    /// `blk` is the header of a used small block of bucket `b`, in memory of ours, that the
+    /// caller gives up.
+    #[inline(always)]
+    pub unsafe fn put(&mut self, blk: *mut Header, b: usize) -> bool {
+        debug_assert!(blk as usize % 16 == 0);
+        let head = self.own().heads[b];
+        // SAFETY: the caller's promise.
+        unsafe {
+            (*blk).tag = tag(State::Free, b);
+            (*blk).link = head as usize;
+        }
+        self.own().heads[b] = blk;
+        bump(&self.heap().frees[b], 1);
+        add_room(&self.heap().room[b], -1) >= 0
+    }
+
+    /// Cuts a batch of `batch_len(b)` blocks from the front of bucket `b`'s list, which holds
+    /// more than that: its first block and length, the caller's now.
+    pub fn cut_batch(&mut self, b: usize) -> (*mut Header, usize) {
+        let n = batch_len(b);
+        let first = self.own().heads[b];
+        debug_assert!(self.heap().free_count(b) as usize > n);
+        // SAFETY: our own list, which holds more than n blocks (the invariant).
+        unsafe {
+            debug_assert!(list::holds(first, self.heap().free_count(b) as usize, b));
+            let last = list::nth(first, n - 1);
+            self.own().heads[b] = (*last).link as *mut Header;
+            (*last).link = 0;
+        }
+        add_room(&self.heap().room[b], n as i64);
+        (first, n)
+    }
+
+    /// Makes the chain of `n` free blocks from `first` bucket `b`'s list, which is empty.
+    ///
+    /// # Safety
+    /// The caller owns the chain, which holds exactly `n` free blocks of bucket `b`.
+    pub unsafe fn adopt(&mut self, b: usize, first: *mut Header, n: usize) {
+        debug_assert!(self.own().heads[b].is_null());
+        // SAFETY: the caller's promise.
+        debug_assert!(unsafe { list::holds(first, n, b) });
+        self.own().heads[b] = first;
+        add_room(&self.heap().room[b], -(n as i64));
+    }
+
+    /// Moves every free block of the heap to the front of `lists`, for a purge.
+    pub fn drain(&mut self, lists: &mut Lists) {
+        for (b, list) in lists.iter_mut().enumerate() {
+            let first = self.own().heads[b];
             if first.is_null() {
                 continue;
             }
-            let n = (*h).free_count(b) as usize;
-            (*purge::last_of(first)).link = list.0 as usize;
+            let n = self.heap().free_count(b) as usize;
+            // SAFETY: our own non-empty list, of n blocks (the invariant).
+            unsafe {
+                debug_assert!(list::holds(first, n, b));
+                (*list::last_of(first)).link = list.0 as usize;
+            }
             *list = (first, list.1 + n);
-            (*h).heads[b] = null_mut();
-            (*h).room[b].store(exchange::LIMITS[b] as i64, Relaxed);
+            self.own().heads[b] = null_mut();
+            self.heap().room[b].store(LIMITS[b] as i64, Relaxed);
         }
     }
-}
 
-/// Refills bucket `b`'s empty list with a batch from the exchange. False if it had none.
-///
-/// # Safety
-/// `h` is the caller's own heap and its list for bucket `b` is empty.
-#[cold]
-pub unsafe fn refill(h: *mut Heap, b: usize) -> bool {
-    let Some((first, n)) = exchange::take(b) else {
-        return false;
-    };
-    // SAFETY: the caller owns `h`; the batch is ours now and ends with a zero link.
-    unsafe {
-        (*h).heads[b] = first;
-        add_room(&(*h).room[b], -(n as i64));
-    }
-    true
-}
-
-/// Carves a new block of bucket `b` from the heap's fresh memory, taking a new chunk from
-/// the OS when the range is used up. The user pointer, or null when the OS has no memory.
-///
-/// # Safety
-/// `h` is the caller's own heap and `b < SMALL_BUCKETS`.
-#[inline(never)]
-pub unsafe fn carve(h: *mut Heap, b: usize) -> *mut u8 {
-    let stride = stride_of(b);
-    // SAFETY: the caller owns `h`; the carving range is fresh memory of this heap.
-    unsafe {
-        if (*h).carve_end - (*h).carve < stride && !new_chunk(h, stride) {
+    /// Carves a new used block of bucket `b` from the carving range: its header, or null when
+    /// the range is too short (the caller then gives the heap a new one).
+    pub fn carve(&mut self, b: usize) -> *mut Header {
+        let stride = stride_of(b);
+        let own = self.own();
+        debug_assert!(own.carve <= own.carve_end && own.carve % 16 == 0);
+        if own.carve_end - own.carve < stride {
             return null_mut();
         }
-        let blk = (*h).carve as *mut Header;
-        (*h).carve += stride;
-        (*blk).tag = tag(State::Used, b);
-        (*blk).link = 0;
-        inc(&(*h).mallocs[b]);
-        header::user_of(blk)
-    }
-}
-
-/// Replaces the carving range with a span of purged memory or a new chunk from the OS, of at
-/// least `need` bytes. What is left of the old range becomes free blocks of the largest
-/// buckets that fit, so nothing is lost.
-#[cold]
-unsafe fn new_chunk(h: *mut Heap, need: usize) -> bool {
-    exchange::maybe_decay();
-    let (start, len) = match purge::take_span() {
-        Some((start, len)) if len >= need => (start, len),
-        small => {
-            if let Some((start, len)) = small {
-                // Too small for this block: its memory becomes free blocks of this heap.
-                // SAFETY: the caller owns `h`; the span is ours now.
-                unsafe { carve_rest(h, start, start + len) };
-            }
-            let Some(len) = os::round_to_page(need.max(CHUNK)) else {
-                return false;
-            };
-            let chunk = os::heap_chunk(len);
-            if !chunk.is_null() {
-                (chunk as usize, len)
-            } else {
-                // The OS has no more: purge what is free anywhere we may touch, and carve
-                // from the purged memory instead.
-                match exchange::reclaim(h, || purge::take_span_fitting(need)) {
-                    Some(span) => span,
-                    None => return false,
-                }
-            }
+        let blk = own.carve as *mut Header;
+        own.carve += stride;
+        // SAFETY: the carving range is fresh memory of this heap, and holds the block.
+        unsafe {
+            (*blk).tag = tag(State::Used, b);
+            (*blk).link = 0;
         }
-    };
-    // SAFETY: the caller owns `h`.
-    unsafe {
-        carve_rest(h, (*h).carve, (*h).carve_end);
-        (*h).carve = start;
-        (*h).carve_end = start + len;
+        bump(&self.heap().mallocs[b], 1);
+        blk
     }
-    true
-}
 
-/// Cuts `[at, end)` into free blocks of the largest buckets that fit, onto the heap's lists.
-unsafe fn carve_rest(h: *mut Heap, mut at: usize, end: usize) {
-    // SAFETY: the caller owns `h` and the range.
-    unsafe {
+    /// Replaces the carving range with `[start, start + len)`. What is left of the old range
+    /// becomes free blocks of the largest buckets that fit, so nothing is lost.
+    ///
+    /// # Safety
+    /// The range is fresh memory of ours (16-aligned, in the page map) that nobody else uses.
+    pub unsafe fn replace_range(&mut self, start: usize, len: usize) {
+        debug_assert!(start % 16 == 0);
+        let (old, old_end) = (self.own().carve, self.own().carve_end);
+        // SAFETY: the old range is this heap's own fresh memory.
+        unsafe { self.carve_rest(old, old_end) };
+        let own = self.own();
+        own.carve = start;
+        own.carve_end = start + len;
+    }
+
+    /// Cuts `[at, end)` into free blocks of the largest buckets that fit, onto the lists
+    /// (blocks beyond a list's limit wait there until the next `put` hands a batch over).
+    ///
+    /// # Safety
+    /// The range is fresh memory of ours (16-aligned, in the page map) that nobody else uses.
+    pub unsafe fn carve_rest(&mut self, mut at: usize, end: usize) {
         for b in (0..SMALL_BUCKETS).rev() {
             while end - at >= stride_of(b) {
                 let blk = at as *mut Header;
-                (*blk).tag = tag(State::Free, b);
-                (*blk).link = (*h).heads[b] as usize;
-                (*h).heads[b] = blk;
-                add_room(&(*h).room[b], -1);
+                let head = self.own().heads[b];
+                // SAFETY: the caller's promise; the block lies in the range.
+                unsafe {
+                    (*blk).tag = tag(State::Free, b);
+                    (*blk).link = head as usize;
+                }
+                self.own().heads[b] = blk;
+                add_room(&self.heap().room[b], -1);
                 at += stride_of(b);
             }
         }
     }
+
+    /// Counts a block of bucket `b` handed out, or taken back, outside the lists (large
+    /// blocks, and small ones a realloc counted anew).
+    pub fn count_malloc(&mut self, b: usize) {
+        bump(&self.heap().mallocs[b], 1);
+    }
+
+    pub fn count_free(&mut self, b: usize) {
+        bump(&self.heap().frees[b], 1);
+    }
+
+    /// Counts one more run of the owner's thread-exit hook and returns how many there were.
+    pub fn exit_round(&mut self) -> u32 {
+        self.own().exit_rounds += 1;
+        self.own().exit_rounds
+    }
+
+    /// Gives the heap up, ready for the next thread that claims it.
+    pub fn park(mut self) {
+        self.own().exit_rounds = 0;
+        self.heap().unclaim();
+    }
 }
 
-/// Bytes of payload a small block of bucket `b` offers.
-pub const fn capacity(b: usize) -> usize {
-    payload_of(b)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh heap with `pages` pages of mapped memory to carve (never the program break:
+    /// the unit tests run on glibc's malloc).
+    fn heap(pages: usize) -> OwnedHeap {
+        let h = Heap::create(0).expect("a heap");
+        // SAFETY: the heap is new and claimed for us.
+        let mut owned = unsafe { OwnedHeap::new(h) };
+        let len = pages * os::page_size();
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        // SAFETY: fresh memory of ours.
+        unsafe { owned.replace_range(mem, len) };
+        owned
+    }
+
+    fn took(t: Taken) -> *mut Header {
+        match t {
+            Taken::Block(b) => b,
+            Taken::Empty => panic!("empty"),
+            Taken::Overwritten(_) => panic!("overwritten"),
+        }
+    }
+
+    #[test]
+    fn blocks_carved_freed_and_taken_again_come_back_last_in_first_out() {
+        let mut h = heap(4);
+        let a = h.carve(2);
+        let b = h.carve(2);
+        assert_eq!(
+            b as usize - a as usize,
+            stride_of(2),
+            "carved one after another"
+        );
+        unsafe {
+            assert!(h.put(a, 2));
+            assert!(h.put(b, 2));
+        }
+        assert_eq!(h.heap().free_count(2), 2);
+        assert_eq!(took(h.take(2)), b);
+        assert_eq!(took(h.take(2)), a);
+        assert!(matches!(h.take(2), Taken::Empty));
+        assert_eq!((h.heap().mallocs(2), h.heap().frees(2)), (4, 2));
+        assert_eq!(unsafe { (*a).tag }, tag(State::Used, 2));
+    }
+
+    #[test]
+    fn a_clobbered_free_header_is_reported_not_followed() {
+        let mut h = heap(1);
+        let a = h.carve(0);
+        unsafe {
+            h.put(a, 0);
+            (*a).tag = 0x4141_4141_4141_4141;
+        }
+        assert!(matches!(h.take(0), Taken::Overwritten(p) if p == a));
+        assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
+    }
+
+    #[test]
+    fn the_list_answers_false_past_its_limit_and_a_batch_is_cut_from_it() {
+        let b = 6; // 1 KiB blocks: 63 a batch
+        let limit = LIMITS[b] as usize;
+        let mut h = heap((limit + 1) * stride_of(b) / os::page_size() + 2);
+        let blocks: std::vec::Vec<_> = (0..=limit).map(|_| h.carve(b)).collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        for (i, &blk) in blocks.iter().enumerate() {
+            let room = unsafe { h.put(blk, b) };
+            assert_eq!(room, i < limit, "block {i}");
+        }
+        let (first, n) = h.cut_batch(b);
+        assert_eq!(n, batch_len(b));
+        assert!(unsafe { list::holds(first, n, b) });
+        assert_eq!(h.heap().free_count(b) as usize, limit + 1 - n);
+        assert_eq!(first, blocks[limit], "the batch is the most recently freed");
+    }
+
+    #[test]
+    fn drained_blocks_leave_the_heap_and_adopted_ones_join_it() {
+        let mut h = heap(2);
+        let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1)).collect();
+        for &blk in &blocks {
+            unsafe { h.put(blk, 1) };
+        }
+        let mut lists: Lists = [(null_mut(), 0); SMALL_BUCKETS];
+        h.drain(&mut lists);
+        assert_eq!(lists[1].1, 5);
+        assert_eq!(h.heap().free_count(1), 0);
+        assert!(matches!(h.take(1), Taken::Empty));
+        unsafe { h.adopt(1, lists[1].0, 5) };
+        assert_eq!(h.heap().free_count(1), 5);
+        assert!(!took(h.take(1)).is_null());
+    }
+
+    #[test]
+    fn a_replaced_range_leaves_its_rest_as_free_blocks() {
+        let page = os::page_size();
+        let mut h = heap(1);
+        assert!(!h.carve(0).is_null());
+        let mem = os::map(page) as usize;
+        unsafe { h.replace_range(mem, page) };
+        // Everything after the first 32-byte block of the old page became free blocks.
+        let rest = page - stride_of(0);
+        let bytes: usize = (0..SMALL_BUCKETS)
+            .map(|b| h.heap().free_count(b) as usize * stride_of(b))
+            .sum();
+        assert!(
+            rest - bytes < stride_of(0),
+            "{bytes} of {rest} bytes became blocks"
+        );
+        assert_eq!(h.carve(0) as usize, mem, "the new range is carved next");
+    }
 }

@@ -4,19 +4,16 @@
 //! page.
 //!
 //! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`, up to twice the live large
-//! bytes, 16 to 96 MiB), for at most the purge delay: a program that allocates and frees big buffers in a loop then does
-//! not pay a page fault for every page of every buffer. Anything larger, older or beyond that
-//! goes back to the OS at once.
+//! bytes, 16 to 96 MiB), for at most the purge delay: a program that allocates and frees big
+//! buffers in a loop then does not pay a page fault for every page of every buffer. Anything
+//! larger, older or beyond that goes back to the OS at once.
 
 use crate::header::{self, Header, State, tag};
+use crate::mapping::{self, LARGE_BLOCKS, LARGE_BYTES};
 use crate::size_class::{ALIGN, HEADER, bucket_of};
-use crate::{mapcache, os, pagemap};
+use crate::{mapcache, os, purge, spans};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicUsize, Ordering::*};
-
-/// Large blocks live now, and the bytes of their mappings, for mallinfo.
-pub static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
-pub static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+use core::sync::atomic::Ordering::*;
 
 /// Where the user pointer sits in a mapping for `align`: right after the header, or at the
 /// first multiple of `align` past it, or (for page alignment and more) one page in.
@@ -46,13 +43,9 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
             (start as *mut u8, cached_len)
         }
         None => {
-            let base = os::map_aligned(len, align.max(page), offset & !(page - 1));
+            let base = mapping::map_large(len, align.max(page), offset & !(page - 1));
             if base.is_null() {
                 return base;
-            }
-            if !pagemap::mark(base as usize, len) {
-                os::unmap(base, len);
-                return null_mut();
             }
             (base, len)
         }
@@ -64,101 +57,68 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         (*h).tag = tag(State::Large, bucket_of(size));
         (*h).link = len;
     }
-    LIVE_BLOCKS.fetch_add(1, Relaxed);
-    LIVE_BYTES.fetch_add(len, Relaxed);
+    LARGE_BLOCKS.fetch_add(1, Relaxed);
+    LARGE_BYTES.fetch_add(len, Relaxed);
     p
 }
 
 /// The mapping that holds a large block: (start, length).
-pub fn mapping(h: *mut Header) -> (usize, usize) {
+///
+/// # Safety
+/// `h` is the header of a live large block.
+unsafe fn mapping_of(h: *mut Header) -> (usize, usize) {
     let page = os::page_size();
-    // SAFETY: callers checked that `h` is the header of a large block.
+    // SAFETY: the caller's promise.
     (h as usize & !(page - 1), unsafe { (*h).link })
 }
 
+/// Whether `h`, a header in our memory tagged large, records a mapping that is ours: a whole
+/// number of pages, all of them marked.
+pub fn header_ok(h: *mut Header) -> bool {
+    let page = os::page_size();
+    // SAFETY: the header's page is ours and mapped (the caller checked).
+    let len = unsafe { (*h).link };
+    len != 0 && len % page == 0 && crate::pagemap::owns((h as usize & !(page - 1)) + len - 1)
+}
+
 /// Bytes usable from `p`, the user pointer of the large block with header `h`.
-pub fn usable(p: *mut u8, h: *mut Header) -> usize {
-    let (start, len) = mapping(h);
+///
+/// # Safety
+/// `h` is the header of a live large block.
+pub unsafe fn usable(p: *mut u8, h: *mut Header) -> usize {
+    // SAFETY: the caller's promise.
+    let (start, len) = unsafe { mapping_of(h) };
     start + len - p as usize
 }
 
 /// Gives a large block's mapping back: to the cache of mappings for reuse, or to the OS.
-pub fn free(h: *mut Header) {
-    let (start, len) = mapping(h);
-    LIVE_BLOCKS.fetch_sub(1, Relaxed);
-    LIVE_BYTES.fetch_sub(len, Relaxed);
-    if start == h as usize {
-        mapcache::keep(start, len, crate::exchange::now_ms());
-    } else {
-        mapcache::unmap(start, len); // over-aligned: its header is not at the start
+///
+/// # Safety
+/// `h` is the header of a live large block (checked by `header_ok`) that the caller gives up.
+pub unsafe fn free(h: *mut Header) {
+    // SAFETY: the caller's promise: the mapping is ours and nobody uses it any more.
+    unsafe {
+        let (start, len) = mapping_of(h);
+        LARGE_BLOCKS.fetch_sub(1, Relaxed);
+        LARGE_BYTES.fetch_sub(len, Relaxed);
+        if start == h as usize {
+            mapcache::keep(start, len, os::now_ms());
+        } else {
+            mapping::unmap_large(start, len); // over-aligned: its header is not at the start
+        }
     }
     // A program that only uses large blocks must see old cached mappings go back too.
-    crate::exchange::maybe_decay();
-}
-
-/// Resizes the mapping `[start, start + len)`, ours and used by nobody else, to `new_len`
-/// bytes, keeping its pages (mremap copies no byte): in place if it can, else moved onto a
-/// fresh mapping of ours. The new start, or None with the mapping as it was.
-pub fn remap(start: usize, len: usize, new_len: usize) -> Option<usize> {
-    let resize_in_place = |from: usize, to: usize| {
-        // SAFETY: [start, start + from) is our mapping; without MAYMOVE it stays where it is,
-        // and growing fails rather than overlap anything.
-        unsafe { libc::mremap(start as *mut libc::c_void, from, to, 0) != libc::MAP_FAILED }
-    };
-    // Bits are cleared before pages are unmapped, never after: by then another thread may
-    // have mapped the same addresses.
-    if new_len <= len {
-        pagemap::unmark(start + new_len, len - new_len);
-        if !resize_in_place(len, new_len) {
-            pagemap::mark(start + new_len, len - new_len); // its leaves exist: cannot fail
-            return None;
-        }
-        return Some(start);
-    }
-    if resize_in_place(len, new_len) {
-        if pagemap::mark(start + len, new_len - len) {
-            return Some(start);
-        }
-        // No bitmap for the new pages: shrink back.
-        pagemap::unmark(start + len, new_len - len);
-        resize_in_place(new_len, len);
-        return None;
-    }
-    // Moved: onto a fresh mapping, marked before anything moves, so that on any failure the
-    // old mapping is untouched.
-    let dest = os::map(new_len);
-    if dest.is_null() {
-        return None;
-    }
-    if !pagemap::mark(dest as usize, new_len) {
-        os::unmap(dest, new_len);
-        return None;
-    }
-    pagemap::unmark(start, len);
-    // SAFETY: both ranges are ours; FIXED puts the old pages over the start of `dest`, which
-    // nobody else uses, and unmaps the old range.
-    let moved = unsafe {
-        libc::mremap(
-            start as *mut libc::c_void,
-            len,
-            len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            dest,
-        )
-    };
-    if moved == libc::MAP_FAILED {
-        pagemap::mark(start, len); // its leaves exist: this cannot fail
-        pagemap::unmark(dest as usize, new_len);
-        os::unmap(dest, new_len);
-        return None;
-    }
-    Some(dest as usize)
+    purge::maybe_decay();
 }
 
 /// Resizes a large block in place or by moving its mapping (mremap copies no bytes, it moves
 /// pages). Returns the new user pointer, or null with the old block intact.
-pub fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
-    let (start, len) = mapping(h);
+///
+/// # Safety
+/// `h` is the header of the live large block at `p`, which the caller owns.
+pub unsafe fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
+    // SAFETY: the caller's promise.
+    let (start, len) = unsafe { mapping_of(h) };
     let offset = p as usize - start;
     let Some(new_len) = size.checked_add(offset).and_then(os::round_to_page) else {
         return null_mut();
@@ -166,11 +126,11 @@ pub fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
     if offset >= os::page_size() {
         return null_mut(); // over-aligned: mremap would lose the alignment; caller copies
     }
-    // The block is the caller's: nobody else uses its mapping.
-    let Some(new_start) = remap(start, len, new_len) else {
+    // SAFETY: the block is the caller's: nobody else uses its mapping.
+    let Some(new_start) = (unsafe { mapping::remap(start, len, new_len) }) else {
         return null_mut();
     };
-    LIVE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
+    LARGE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
     let q = (new_start + offset) as *mut u8;
     let nh = header::of_user(q);
     // SAFETY: the header moved with the mapping and lies in its first page.
@@ -188,19 +148,21 @@ pub fn alloc_in_span(size: usize, align: usize) -> *mut u8 {
     let Some(need) = size.checked_add(HEADER + align) else {
         return null_mut();
     };
-    let Some((start, len)) = crate::purge::take_span_fitting(need) else {
+    let Some((start, len)) = spans::take_fitting(need) else {
         return null_mut();
     };
     let end = start + len;
     let p = (start + HEADER + align - 1) & !(align - 1);
     let h = p - HEADER;
     if h - start >= 2 * HEADER {
-        crate::purge::add_span(start, h - start);
+        // SAFETY: the span's head, in front of the block, stays a span.
+        unsafe { spans::add(start, h - start) };
     }
     // Keep a tail worth a span of its own for later; else the block takes it.
     let block_end = (p + size + ALIGN - 1) & !(ALIGN - 1);
     let end = if end - block_end >= 64 << 10 {
-        crate::purge::add_span(block_end, end - block_end);
+        // SAFETY: the span's tail, behind the block, stays a span.
+        unsafe { spans::add(block_end, end - block_end) };
         block_end
     } else {
         end
@@ -215,13 +177,19 @@ pub fn alloc_in_span(size: usize, align: usize) -> *mut u8 {
 }
 
 /// Bytes usable from `p` in a block cut from a span.
-pub fn spanned_usable(p: *mut u8, h: *mut Header) -> usize {
-    // SAFETY: callers checked that `h` is the header of a spanned block.
+///
+/// # Safety
+/// `h` is the header of the live spanned block at `p`.
+pub unsafe fn spanned_usable(p: *mut u8, h: *mut Header) -> usize {
+    // SAFETY: the caller's promise.
     h as usize + unsafe { (*h).link } - p as usize
 }
 
 /// Gives a block cut from a span back as a span.
-pub fn free_spanned(h: *mut Header) {
-    // SAFETY: callers checked that `h` is the header of a spanned block they give up.
-    crate::purge::add_span(h as usize, unsafe { (*h).link });
+///
+/// # Safety
+/// `h` is the header of a live spanned block that the caller gives up.
+pub unsafe fn free_spanned(h: *mut Header) {
+    // SAFETY: the caller's promise; the block's memory becomes a span again.
+    unsafe { spans::add(h as usize, (*h).link) };
 }

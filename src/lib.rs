@@ -1,6 +1,6 @@
 //! bmalloc: a lock-free allocator with thread-local heaps and power-of-two buckets,
 //! built as `libbmalloc.so` for `LD_PRELOAD` and as an rlib for Rust programs.
-//! See README.md for what it does and ../shared/DESIGN.md for why.
+//! See README.md for what it does and docs/DESIGN.md for how and why.
 
 // No std in the shipped library (the `guard` feature, on by default): it needs nothing of it,
 // and without it the shared object is a fifth of the size and loads no unwinder (libgcc_s)
@@ -9,26 +9,53 @@
 #![cfg_attr(all(feature = "guard", not(test)), no_std)]
 // In unit tests the C symbols are not exported, so much of the crate is unused there.
 #![cfg_attr(test, allow(dead_code))]
+// Library code documents every unsafe block (the lint is on in Cargo.toml and checked on the
+// library build); unit tests poke at raw memory on purpose and are exempt.
+#![cfg_attr(test, allow(clippy::undocumented_unsafe_blocks))]
 
+// The layers, bottom up. A module names only modules listed before it (tests/layers.rs reads
+// this list and checks every `crate::` path outside unit tests against it), so the module
+// graph has no circles. docs/DESIGN.md describes each layer.
+//
+// layers:
+// 1. Encodings and sizes: the block layout, nothing else below.
+mod size_class;
+mod header;
+mod list;
+// 2. The operating system: every system call, and the thread-local slot.
+mod os;
+mod tls;
+// 3. Text out, options, and the misuse reports.
+mod fmt;
+mod console;
+mod options;
+mod misuse;
+// 4. Lock-free structures over OS memory.
+mod pagemap;
+mod stack;
+// 5. Memory obtained from the OS, spans of purged memory, and giving pages back.
+mod mapping;
+mod spans;
+mod release;
+mod runs;
+// 6. Thread heaps.
+mod heap;
+// 7. The exchange, purging, the cache of large mappings and large blocks; how blocks move
+//    between heaps and these pools.
+mod exchange;
+mod mapcache;
+mod purge;
+mod large;
+mod supply;
+// 8. The registry of heaps, the report, start-up.
+mod registry;
+mod stats;
+mod startup;
+// 9. The operations with C semantics, and the C ABI on top.
+mod pointer;
 mod alloc;
 mod c_abi;
-mod exchange;
-mod fmt;
-mod header;
-mod heap;
-mod large;
-mod mapcache;
-mod misuse;
-mod options;
-mod os;
-mod pagemap;
-mod purge;
-mod registry;
-mod size_class;
-mod stack;
-mod startup;
-mod stats;
-mod tls;
+// end of layers
 
 /// The allocator for Rust callers, with the C calls' semantics.
 pub mod api {
@@ -36,6 +63,15 @@ pub mod api {
         aligned, calloc, free, malloc, realloc, usable_size as malloc_usable_size,
     };
     pub use crate::c_abi::{aligned_alloc, memalign, posix_memalign};
+    pub use crate::misuse::Call;
+}
+
+/// Unit tests that touch global state (the exchange, the spans, the registry, the cache of
+/// large mappings) run one at a time.
+#[cfg(test)]
+fn tests_alone() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Aborts loudly if the library itself ever allocates through Rust's allocator (it must
@@ -58,8 +94,16 @@ mod guard {
     static GUARD: Guard = Guard;
 
     /// Nothing in bmalloc panics on purpose (and panics abort); should one happen, say so.
+    /// A build with debug assertions (`make checked`) says which invariant broke, and where.
     #[panic_handler]
-    fn panic(_: &core::panic::PanicInfo) -> ! {
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        if cfg!(debug_assertions) {
+            use core::fmt::Write;
+            let mut w = crate::fmt::Writer::new(crate::fmt::Fd(crate::console::message_fd()));
+            let _ = writeln!(w, "bmalloc: internal error: {info}");
+            drop(w);
+            crate::os::abort()
+        }
         crate::misuse::fatal("panic")
     }
 

@@ -10,7 +10,7 @@
 //! fresh memory.
 
 use crate::header::{Header, State, tag};
-use crate::{os, pagemap};
+use crate::mapping;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 const SLOTS: usize = 16;
@@ -26,11 +26,17 @@ const MAX_BYTES: usize = 96 << 20;
 /// large block is not worth a piece of its own.
 const SPLIT_MIN: usize = 1 << 20;
 
-/// Start addresses of cached pieces (0: empty slot). A piece starts with a header marked free
-/// (so freeing the old pointer again is a double free) whose link is its length; the next
-/// word holds when it was cached.
+/// Start addresses of cached pieces (0: empty slot). A piece starts with a `Record`.
 static SLOT: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// What a cached piece's first bytes hold: a header marked free (so freeing the old pointer
+/// again is a double free) whose link is the piece's length, then when it was cached.
+#[repr(C)]
+struct Record {
+    header: Header,
+    stamp: u64,
+}
 
 #[derive(Clone, Copy, Default)]
 struct Piece {
@@ -64,7 +70,10 @@ impl Pieces {
 }
 
 /// Keeps the freed mapping `[start, start + len)`, or unmaps it when it is too big.
-pub fn keep(start: usize, len: usize, now: u64) {
+///
+/// # Safety
+/// The range is a mapping of ours (marked in the page map) that nobody uses any more.
+pub unsafe fn keep(start: usize, len: usize, now: u64) {
     if len > MAX_KEPT {
         unmap(start, len);
         return;
@@ -106,7 +115,8 @@ pub fn take(len: usize) -> Option<(usize, usize)> {
             // None holds `len`: grow the largest, whose touched pages stay.
             Some(i) => {
                 let p = pieces.remove(i);
-                match crate::large::remap(p.start, p.len, len) {
+                // SAFETY: the piece is ours alone, taken out of its slot.
+                match unsafe { mapping::remap(p.start, p.len, len) } {
                     Some(moved) => Some((moved, len)),
                     None => {
                         pieces.push(p);
@@ -139,11 +149,11 @@ pub fn decay(now: u64, age: u64) {
     put_back(pieces);
 }
 
-/// Gives a large block's mapping back to the OS.
-pub fn unmap(start: usize, len: usize) {
-    pagemap::unmark(start, len);
-    pagemap::retire(start);
-    os::unmap(start as *mut u8, len);
+/// Gives a piece back to the OS.
+fn unmap(start: usize, len: usize) {
+    // SAFETY: pieces are mappings of ours that nobody uses: they were taken out of their
+    // slots, or never put in one.
+    unsafe { mapping::unmap_large(start, len) };
 }
 
 /// Empties every slot: the pieces are the caller's now. A piece is looked at only once it has
@@ -161,12 +171,10 @@ fn take_all() -> Pieces {
         if start == 0 {
             continue;
         }
-        // SAFETY: the piece is ours now; its first page records its length and stamp.
+        // SAFETY: the piece is ours now; its first page holds its record.
         let (len, stamp) = unsafe {
-            (
-                (*(start as *mut Header)).link,
-                *(start as *const u64).add(2),
-            )
+            let r = &*(start as *const Record);
+            (r.header.link, r.stamp)
         };
         BYTES.fetch_sub(len, Relaxed);
         pieces.push(Piece { start, len, stamp });
@@ -200,16 +208,19 @@ fn put_back(mut pieces: Pieces) {
 
 /// Records a piece in a free slot; false if the slots are full or it would pass the limit.
 fn put(p: &Piece) -> bool {
-    let limit = (2 * crate::large::LIVE_BYTES.load(Relaxed)).clamp(MIN_BYTES, MAX_BYTES);
+    let limit = (2 * mapping::LARGE_BYTES.load(Relaxed)).clamp(MIN_BYTES, MAX_BYTES);
     if BYTES.load(Relaxed) + p.len > limit {
         return false;
     }
-    let h = p.start as *mut Header;
-    // SAFETY: the piece is ours and unused; its first page holds the header and the stamp.
+    // SAFETY: the piece is ours and unused; its first page holds the record.
     unsafe {
-        (*h).tag = tag(State::Free, 0);
-        (*h).link = p.len;
-        *(p.start as *mut u64).add(2) = p.stamp;
+        (p.start as *mut Record).write(Record {
+            header: Header {
+                tag: tag(State::Free, 0),
+                link: p.len,
+            },
+            stamp: p.stamp,
+        });
     }
     for slot in &SLOT {
         if slot.compare_exchange(0, p.start, AcqRel, Relaxed).is_ok() {
@@ -218,4 +229,86 @@ fn put(p: &Piece) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{os, pagemap};
+
+    /// The cache is global: tests run one at a time, each starting with it empty.
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        let guard = crate::tests_alone();
+        decay(0, 0);
+        guard
+    }
+
+    fn mapped(len: usize) -> usize {
+        let p = mapping::map_large(len, os::page_size(), 0) as usize;
+        assert_ne!(p, 0);
+        p
+    }
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn a_request_takes_the_smallest_piece_that_holds_it_and_splits_off_the_rest() {
+        let _alone = alone();
+        // Two pieces with a hole between them, so that they do not merge.
+        let small = mapped(12 * MIB);
+        let big = small + 4 * MIB;
+        unsafe {
+            mapping::unmap_large(small + 2 * MIB, 2 * MIB);
+            keep(big, 8 * MIB, 1);
+            keep(small, 2 * MIB, 1);
+        }
+        assert_eq!(
+            take(MIB + 4096),
+            Some((small, 2 * MIB)),
+            "too little left to split"
+        );
+        assert_eq!(take(3 * MIB), Some((big, 3 * MIB)), "the rest stays cached");
+        assert_eq!(take(5 * MIB), Some((big + 3 * MIB, 5 * MIB)));
+        assert_eq!(BYTES.load(Relaxed), 0);
+        unsafe {
+            mapping::unmap_large(small, 2 * MIB);
+            mapping::unmap_large(big, 8 * MIB);
+        }
+    }
+
+    #[test]
+    fn touching_pieces_merge_and_old_ones_decay() {
+        let _alone = alone();
+        let p = mapped(4 * MIB);
+        unsafe {
+            keep(p, 2 * MIB, 10);
+            keep(p + 2 * MIB, 2 * MIB, 20);
+        }
+        assert_eq!(take(4 * MIB), Some((p, 4 * MIB)), "one piece again");
+        unsafe { keep(p, 4 * MIB, 20) };
+        decay(25, 10);
+        assert_eq!(BYTES.load(Relaxed), 4 * MIB, "younger than the age: kept");
+        decay(30, 10);
+        assert_eq!(BYTES.load(Relaxed), 0);
+        assert!(
+            !pagemap::owns(p) && pagemap::retired(p),
+            "decayed pieces are unmapped"
+        );
+    }
+
+    #[test]
+    fn the_cache_holds_no_more_than_its_limit() {
+        let _alone = alone();
+        let pieces: std::vec::Vec<usize> = (0..3).map(|_| mapped(MAX_KEPT / 2)).collect();
+        for &p in &pieces {
+            unsafe { keep(p, MAX_KEPT / 2, 1) };
+        }
+        // No live large blocks: the limit is MIN_BYTES, one piece's worth.
+        assert!(BYTES.load(Relaxed) <= MIN_BYTES);
+        assert!(
+            pieces.iter().any(|&p| !pagemap::owns(p)),
+            "what did not fit was unmapped"
+        );
+        decay(0, 0);
+    }
 }

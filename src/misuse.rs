@@ -1,10 +1,44 @@
 //! Reports of bad input: one line on stderr naming bmalloc, the call, the pointer and the
 //! fault, then abort(), as glibc does. Nothing here allocates.
 
+use crate::console;
 use crate::fmt::{Fd, Writer};
 use crate::header::{self, Header};
+use crate::os;
 
-/// What was wrong with a pointer handed to `call`.
+/// The C call on whose behalf bmalloc works, as misuse messages name it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Call {
+    Malloc,
+    Calloc,
+    Realloc,
+    Free,
+    UsableSize,
+    Memalign,
+    PosixMemalign,
+    AlignedAlloc,
+    Valloc,
+    Pvalloc,
+}
+
+impl Call {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Call::Malloc => "malloc",
+            Call::Calloc => "calloc",
+            Call::Realloc => "realloc",
+            Call::Free => "free",
+            Call::UsableSize => "malloc_usable_size",
+            Call::Memalign => "memalign",
+            Call::PosixMemalign => "posix_memalign",
+            Call::AlignedAlloc => "aligned_alloc",
+            Call::Valloc => "valloc",
+            Call::Pvalloc => "pvalloc",
+        }
+    }
+}
+
+/// What was wrong with a pointer handed to a call.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Fault {
     DoubleFree,
@@ -30,44 +64,59 @@ impl Fault {
             }
         }
     }
+
+    /// A freed block handed to `call`: a double free for free, a use after free otherwise.
+    pub fn freed(call: Call) -> Fault {
+        if call == Call::Free {
+            Fault::DoubleFree
+        } else {
+            Fault::AlreadyFreed
+        }
+    }
 }
 
 /// Writes `bmalloc: <call>(<pointer>): <fault>` and aborts.
 #[cold]
 #[inline(never)]
-pub fn report(call: &str, p: *const u8, fault: Fault) -> ! {
-    let fd = if crate::startup::stderr_is_open() {
-        2
-    } else {
-        crate::startup::saved_stderr()
-    };
-    let mut w = Writer::new(Fd(fd));
+pub fn report(call: Call, p: *const u8, fault: Fault) -> ! {
+    let mut w = Writer::new(Fd(console::message_fd()));
     w.str("bmalloc: ")
-        .str(call)
+        .str(call.name())
         .str("(")
         .hex(p as usize)
         .str("): ")
         .str(fault.text())
         .str("\n");
     drop(w);
-    // SAFETY: abort has no preconditions.
-    unsafe { libc::abort() }
+    os::abort()
 }
 
 /// A free block that `call` took from a list had its header clobbered.
 #[cold]
-pub fn free_block_overwritten(call: &str, blk: *mut Header) -> ! {
+pub fn free_block_overwritten(call: Call, blk: *mut Header) -> ! {
     report(call, header::user_of(blk), Fault::FreeBlockOverwritten)
 }
 
 /// For internal failures that must never happen (such as the library allocating through
-/// Rust's allocator): a message and abort. Only the guard allocator needs it today.
+/// Rust's allocator, or a broken invariant in a checked build): a message and abort.
 #[cfg_attr(not(feature = "guard"), allow(dead_code))]
 #[cold]
 pub fn fatal(what: &str) -> ! {
-    let mut w = Writer::new(Fd(2));
+    let mut w = Writer::new(Fd(console::message_fd()));
     w.str("bmalloc: internal error: ").str(what).str("\n");
     drop(w);
-    // SAFETY: abort has no preconditions.
-    unsafe { libc::abort() }
+    os::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_named_as_in_c() {
+        assert_eq!(Call::Calloc.name(), "calloc");
+        assert_eq!(Call::UsableSize.name(), "malloc_usable_size");
+        assert_eq!(Fault::freed(Call::Free), Fault::DoubleFree);
+        assert_eq!(Fault::freed(Call::Realloc), Fault::AlreadyFreed);
+    }
 }

@@ -1,11 +1,11 @@
-//! Memory from the operating system: the page size, break growth under a try-flag, and
-//! anonymous mappings. Everything here is a slow path.
+//! The operating system: every system call bmalloc makes, and nothing above it calls libc for
+//! one. Memory (the break, mappings, mremap, madvise, mincore), the clock, descriptors, the
+//! thread-exit key and abort. Everything here is a slow path; nothing here allocates.
 //!
 //! glibc's sbrk is not thread-safe, so only the holder of `GROWER` moves the break, always
-//! upward, with the raw brk system call. A thread that finds the flag taken, or whose brk
-//! the kernel refuses, maps its chunk instead: nobody ever waits.
+//! upward, with the raw brk system call. A thread that finds the flag taken, or whose brk the
+//! kernel refuses, maps its memory instead: nobody ever waits.
 
-use crate::pagemap;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::*};
 
@@ -13,10 +13,8 @@ static PAGE: AtomicUsize = AtomicUsize::new(0);
 /// 0, or the pid of the process whose thread is moving the break. A child of fork() that
 /// inherits a parent's value may take the flag over: that thread does not exist in the child.
 static GROWER: AtomicI32 = AtomicI32::new(0);
-/// Set once the kernel refused to move the break: from then on chunks are mapped.
+/// Set once the kernel refused to move the break: from then on, callers map.
 static BRK_REFUSED: AtomicBool = AtomicBool::new(false);
-/// Bytes obtained for heaps (break and chunk mappings), for mallinfo's `arena`.
-pub static HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// The system page size, read once from sysconf.
 #[inline]
@@ -36,42 +34,27 @@ fn init_page_size() -> usize {
     p
 }
 
+/// `n` rounded up to whole pages; None on overflow.
 pub fn round_to_page(n: usize) -> Option<usize> {
     let page = page_size();
     n.checked_add(page - 1).map(|v| v & !(page - 1))
 }
 
-/// A fresh, zeroed, page-aligned range of `len` bytes (a multiple of the page size) for a
-/// heap to carve, marked as ours; null when the OS has no memory.
-#[cold]
-pub fn heap_chunk(len: usize) -> *mut u8 {
-    let p = match grow_break(len) {
-        Some(p) => p,
-        None => map(len),
-    };
-    if p.is_null() {
-        return p;
-    }
-    if !pagemap::mark(p as usize, len) {
-        return null_mut();
-    }
-    HEAP_BYTES.fetch_add(len, Relaxed);
-    p
-}
-
-fn grow_break(len: usize) -> Option<*mut u8> {
+/// Moves the program break up by `len` bytes (a page multiple) from the first page boundary
+/// at or above it: the start of the new range, or None when another thread of ours is moving
+/// it right now or the kernel refused (then never again: callers map instead).
+pub fn grow_break(len: usize) -> Option<*mut u8> {
     if BRK_REFUSED.load(Relaxed) {
         return None;
     }
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = getpid();
     if let Err(holder) = GROWER.compare_exchange(0, me, Acquire, Relaxed) {
         if holder == me
             || GROWER
                 .compare_exchange(holder, me, Acquire, Relaxed)
                 .is_err()
         {
-            return None; // a thread of ours is growing the break right now: map instead
+            return None;
         }
     }
     let page = page_size();
@@ -94,7 +77,7 @@ fn grow_break(len: usize) -> Option<*mut u8> {
     }
 }
 
-/// An anonymous read-write mapping of `len` bytes, or null.
+/// An anonymous read-write mapping of `len` bytes, zeroed, or null.
 pub fn map(len: usize) -> *mut u8 {
     // SAFETY: an anonymous private mapping at an address of the kernel's choice touches no
     // existing memory.
@@ -115,17 +98,19 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
-/// Unmaps `[p, p + len)`, which we mapped.
-pub fn unmap(p: *mut u8, len: usize) {
-    // SAFETY: callers pass only ranges they mapped and no longer use.
+/// Unmaps `[p, p + len)`.
+///
+/// # Safety
+/// The range is memory the caller mapped and nobody uses any more.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: the caller's promise.
     unsafe { libc::munmap(p.cast(), len) };
 }
 
 /// A mapping of `len` bytes whose address `offset` bytes in is aligned to `align` (a power
 /// of two); `len` and `offset` are page multiples. The slack around it is unmapped.
 pub fn map_aligned(len: usize, align: usize, offset: usize) -> *mut u8 {
-    let page = page_size();
-    if align <= page {
+    if align <= page_size() {
         return map(len);
     }
     let Some(total) = len.checked_add(align) else {
@@ -139,11 +124,177 @@ pub fn map_aligned(len: usize, align: usize, offset: usize) -> *mut u8 {
     let target = ((raw_addr + offset + align - 1) & !(align - 1)) - offset;
     let head = target - raw_addr;
     let tail = total - head - len;
-    if head > 0 {
-        unmap(raw, head);
-    }
-    if tail > 0 {
-        unmap((target + len) as *mut u8, tail);
+    // SAFETY: head and tail are the slack of the mapping just made, outside the range kept.
+    unsafe {
+        if head > 0 {
+            unmap(raw, head);
+        }
+        if tail > 0 {
+            unmap((target + len) as *mut u8, tail);
+        }
     }
     target as *mut u8
+}
+
+/// Resizes the mapping at `start` from `from` to `to` bytes where it is (mremap without
+/// MAYMOVE, so growing fails rather than overlap anything). Whether it worked.
+///
+/// # Safety
+/// `[start, start + from)` is a mapping of the caller's that nobody else uses.
+pub unsafe fn resize_in_place(start: usize, from: usize, to: usize) -> bool {
+    // SAFETY: the caller's promise; without MAYMOVE the kernel keeps the address.
+    unsafe { libc::mremap(start as *mut libc::c_void, from, to, 0) != libc::MAP_FAILED }
+}
+
+/// Moves the pages of the mapping `[start, start + len)` over the start of `dest` (mremap
+/// with MAYMOVE|FIXED: pages move, no byte is copied), unmapping the old range. Whether it
+/// worked; on failure both ranges are as they were.
+///
+/// # Safety
+/// Both ranges are mappings of the caller's that nobody else uses; `dest` holds `len` bytes.
+pub unsafe fn move_pages(start: usize, len: usize, dest: *mut u8) -> bool {
+    // SAFETY: the caller's promise.
+    let moved = unsafe {
+        libc::mremap(
+            start as *mut libc::c_void,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            dest,
+        )
+    };
+    moved != libc::MAP_FAILED
+}
+
+/// MADV_DONTNEED on `[from, to)`: the pages go back to the OS, stay mapped, and read as zeros.
+///
+/// # Safety
+/// The range is page-aligned memory of ours whose content nobody needs.
+pub unsafe fn discard(from: usize, to: usize) {
+    // SAFETY: the caller's promise.
+    #[cfg(not(miri))]
+    unsafe {
+        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED)
+    };
+    // Miri has no madvise: zeroing is what the pages read as after it.
+    // SAFETY: the caller's promise.
+    #[cfg(miri)]
+    unsafe {
+        core::ptr::write_bytes(from as *mut u8, 0, to - from)
+    };
+}
+
+/// How many of the `vec.len()` pages from `at` (mapped memory of ours, page-aligned) are
+/// resident; None if the kernel cannot tell.
+pub fn resident_pages(at: usize, vec: &mut [u8]) -> Option<usize> {
+    if cfg!(miri) {
+        return None; // Miri has no mincore
+    }
+    // SAFETY: mincore reads no memory of ours and writes one byte per page into `vec`, which
+    // has a byte for every page asked about; an unmapped range only makes it fail.
+    let ok = unsafe {
+        libc::mincore(
+            at as *mut libc::c_void,
+            vec.len() * page_size(),
+            vec.as_mut_ptr(),
+        )
+    };
+    (ok == 0).then(|| vec.iter().filter(|&&v| v & 1 != 0).count())
+}
+
+/// A coarse monotonic clock in milliseconds (a vDSO read, no system call).
+pub fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into our timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR; gives up on any other
+/// error (a report to a closed descriptor is simply lost).
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live slice; a bad fd only makes write fail.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n < 0 && errno::errno().0 == libc::EINTR {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above, or a negative number.
+pub fn dup_at_least(fd: i32, min: i32) -> i32 {
+    // SAFETY: F_DUPFD_CLOEXEC only duplicates the descriptor (or fails).
+    unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) }
+}
+
+/// Whether `fd` is open.
+pub fn is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// The device and inode of the file open at `fd`.
+pub fn identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: a zeroed stat is a valid value of the plain C struct.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat writes into our stat buffer.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// Opens `path` for writing, created (mode 0644) or truncated, close-on-exec: a descriptor or
+/// a negative number.
+pub fn create_file(path: &core::ffi::CStr) -> i32 {
+    // SAFETY: the path is NUL-terminated.
+    unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+            0o644,
+        )
+    }
+}
+
+/// Closes a descriptor the caller opened.
+pub fn close(fd: i32) {
+    // SAFETY: closing a descriptor has no memory effects; a bad one only makes it fail.
+    unsafe { libc::close(fd) };
+}
+
+/// Ends the process at once, as glibc does on heap corruption.
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// A thread-specific key whose destructor `on_exit` runs when a thread with a value set for it
+/// exits (glibc makes one without allocating).
+pub fn key_create(on_exit: unsafe extern "C" fn(*mut libc::c_void)) -> Option<u32> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: pthread_key_create writes the new key to `key`.
+    (unsafe { libc::pthread_key_create(&mut key, Some(on_exit)) } == 0).then_some(key)
+}
+
+/// Deletes a key nobody has set a value for.
+pub fn key_delete(key: u32) {
+    // SAFETY: deleting a key only frees its slot in glibc's table.
+    unsafe { libc::pthread_key_delete(key) };
+}
+
+/// Sets the calling thread's value for `key` (a key below 32 needs no allocation to set).
+pub fn key_set(key: u32, value: *mut libc::c_void) {
+    // SAFETY: the value is stored, never dereferenced, by glibc.
+    unsafe { libc::pthread_setspecific(key, value) };
 }

@@ -42,6 +42,7 @@ pub fn owns(addr: usize) -> bool {
 /// Marks `[start, start + len)` as ours. Returns false if a bitmap could not be mapped.
 #[cold]
 pub fn mark(start: usize, len: usize) -> bool {
+    debug_assert!(start % (1 << UNIT_SHIFT) == 0, "only whole pages are ours");
     update(start, len, true, 0) && update(start, len, false, LEAF_WORDS)
 }
 
@@ -128,7 +129,8 @@ fn leaf_for(slot: usize, create: bool) -> Option<*mut AtomicU64> {
         Ok(_) => Some(fresh),
         Err(winner) => {
             // Another thread installed this GiB's bitmap first: use theirs, drop ours.
-            crate::os::unmap(fresh.cast(), LEAF_BYTES);
+            // SAFETY: `fresh` is our own mapping, which nobody else ever saw.
+            unsafe { crate::os::unmap(fresh.cast(), LEAF_BYTES) };
             Some(winner)
         }
     }

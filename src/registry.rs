@@ -1,15 +1,17 @@
-//! Every heap ever made, numbered in the order threads first allocated; finding the current
-//! thread's heap; handing the heap of an exited thread to a thread started later.
+//! Every heap ever made, numbered in the order threads first allocated; the current thread's
+//! heap; and the heaps of exited threads, parked until a thread started later claims one.
 //!
-//! Heaps are never freed, so a pointer read from the directory stays valid forever. A heap
-//! changes hands only through its `claimed` flag: the exiting owner clears it with Release,
-//! the next owner sets it with an Acquire compare-and-swap and so sees every list and counter
-//! the last owner left. No thread waits for another: a thread that finds no released heap
-//! makes a new one.
+//! The registry is the only maker of `OwnedHeap` handles. A thread's slot (`tls`) reads 0
+//! before its first allocation, `EXITED` once its exit hook parked its heap, and otherwise the
+//! heap it claimed. Heaps are never freed, so a pointer read from the directory stays valid
+//! forever. A heap changes hands only through its claimed flag: the exiting owner clears it
+//! with Release, the next owner sets it with an Acquire compare-and-swap and so sees every
+//! list and counter the last owner left. No thread waits for another: a thread that finds no
+//! parked heap makes a new one.
 
-use crate::heap::Heap;
-use crate::tls;
-use core::ptr::null_mut;
+use crate::heap::{Heap, OwnedHeap};
+use crate::{os, tls};
+use core::ptr::{NonNull, null_mut};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
 
 const PAGE_SLOTS: usize = 1024;
@@ -22,112 +24,121 @@ type Page = [AtomicPtr<Heap>; PAGE_SLOTS];
 static DIR: [AtomicPtr<Page>; DIR_PAGES] = [const { AtomicPtr::new(null_mut()) }; DIR_PAGES];
 /// Heap numbers handed out so far.
 static COUNT: AtomicUsize = AtomicUsize::new(0);
-/// Heaps whose thread has exited and that nobody has claimed again.
-static RELEASED: AtomicUsize = AtomicUsize::new(0);
+/// Heaps parked (their thread exited) that nobody has claimed again.
+static PARKED: AtomicUsize = AtomicUsize::new(0);
 /// The pthread key whose destructor tells us a thread exits; NO_KEY until made.
 static EXIT_KEY: AtomicU32 = AtomicU32::new(NO_KEY);
 const NO_KEY: u32 = u32::MAX;
 /// glibc runs key destructors in up to this many rounds (PTHREAD_DESTRUCTOR_ITERATIONS).
 const DESTRUCTOR_ROUNDS: u32 = 4;
 
+/// The slot's value in a thread whose heap was parked by its exit hook.
+const EXITED: usize = 1;
+
 /// How many heap numbers have been handed out.
 pub fn count() -> usize {
     COUNT.load(Acquire)
 }
 
-/// The heap numbered `id`, or null if it is not (yet) in the directory.
-pub fn get(id: usize) -> *mut Heap {
+/// The heap numbered `id`, if it is in the directory.
+pub fn get(id: usize) -> Option<&'static Heap> {
     if id >= MAX_HEAPS {
-        return null_mut();
+        return None;
     }
     let page = DIR[id / PAGE_SLOTS].load(Acquire);
     if page.is_null() {
-        return null_mut();
+        return None;
     }
-    // SAFETY: directory pages are never freed; the index is below PAGE_SLOTS.
-    unsafe { (*page)[id % PAGE_SLOTS].load(Acquire) }
-}
-
-/// The current thread's heap, attaching one on its first allocation. After the thread's exit
-/// hook has released its heap this returns null: use `with_heap`.
-#[inline]
-pub fn current() -> *mut Heap {
-    let h = tls::heap();
-    if tls::is_live(h) {
-        return h;
-    }
-    if h.is_null() { attach() } else { null_mut() }
-}
-
-/// Runs `f` with a heap the caller may use: its own, or (for a thread whose exit hook already
-/// ran) a released heap claimed for the duration of the call. `f` gets null only when no heap
-/// could be made at all (the OS is out of memory).
-#[cold]
-pub fn with_heap<R>(f: impl FnOnce(*mut Heap) -> R) -> R {
-    let h = current();
-    if !h.is_null() {
-        return f(h);
-    }
-    if tls::heap().is_null() {
-        return f(null_mut()); // attach failed: out of memory
-    }
-    let h = claim();
-    let r = f(h);
-    if !h.is_null() {
-        release(h);
-    }
-    r
-}
-
-#[cold]
-fn attach() -> *mut Heap {
-    let h = claim();
-    if h.is_null() {
-        return h;
-    }
-    tls::set_heap(h);
-    arm_exit_hook(h);
+    // SAFETY: directory pages and heaps are never freed; the index is below PAGE_SLOTS.
+    let h = unsafe { (*page)[id % PAGE_SLOTS].load(Acquire).as_ref() };
+    debug_assert!(
+        h.is_none_or(|h| h.id() == id),
+        "a heap sits at its own number"
+    );
     h
 }
 
-/// A heap for the caller's exclusive use: a released one if any, else a new one.
-fn claim() -> *mut Heap {
-    if RELEASED.load(Relaxed) > 0 {
+/// The calling thread's own heap, if it has one: the fast paths' way in (one TLS load).
+///
+/// # Safety
+/// No other handle of the calling thread lives while this one does.
+#[inline(always)]
+pub unsafe fn mine() -> Option<OwnedHeap> {
+    let v = tls::get();
+    if v > EXITED {
+        // SAFETY: a slot value above EXITED is the heap this thread claimed in `attach`; the
+        // caller's promise makes the handle the only one.
+        Some(unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })
+    } else {
+        None
+    }
+}
+
+/// Runs `f` with a heap the calling thread may use: its own (attached on its first
+/// allocation), or for a thread whose exit hook already parked its heap (glibc frees thread
+/// resources late), a parked heap borrowed for the call. `f` gets None only when no heap can
+/// be had at all (the OS is out of memory).
+///
+/// # Safety
+/// No other handle of the calling thread lives while `f` runs.
+#[cold]
+pub unsafe fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
+    match tls::get() {
+        0 => match attach() {
+            Some(mut h) => f(Some(&mut h)),
+            None => f(None),
+        },
+        EXITED => match claim() {
+            Some(mut h) => {
+                let r = f(Some(&mut h));
+                park(h);
+                r
+            }
+            None => f(None),
+        },
+        // SAFETY: the caller's promise.
+        _ => f(unsafe { mine() }.as_mut()),
+    }
+}
+
+#[cold]
+fn attach() -> Option<OwnedHeap> {
+    let h = claim()?;
+    tls::set(h.as_ptr() as usize);
+    arm_exit_hook(h.as_ptr());
+    Some(h)
+}
+
+/// A heap for the caller's exclusive use: a parked one if any, else a new one.
+fn claim() -> Option<OwnedHeap> {
+    if PARKED.load(Relaxed) > 0 {
         for id in 0..count() {
-            let h = get(id);
-            // SAFETY: heaps in the directory are never freed.
-            if !h.is_null()
-                && unsafe { (*h).claimed.compare_exchange(false, true, Acquire, Relaxed) }.is_ok()
-            {
-                RELEASED.fetch_sub(1, Relaxed);
-                return h;
+            if let Some(h) = get(id).filter(|h| h.try_claim()) {
+                PARKED.fetch_sub(1, Relaxed);
+                // SAFETY: we just claimed it; nobody else holds a handle.
+                return Some(unsafe { OwnedHeap::new(NonNull::from(h)) });
             }
         }
     }
-    create()
+    // SAFETY: a new heap is claimed for us and known to nobody else.
+    create().map(|h| unsafe { OwnedHeap::new(h) })
 }
 
-fn release(h: *mut Heap) {
-    RELEASED.fetch_add(1, Relaxed);
-    // SAFETY: `h` is a live heap the caller owns and gives up here.
-    unsafe { (*h).claimed.store(false, Release) };
+fn park(h: OwnedHeap) {
+    PARKED.fetch_add(1, Relaxed);
+    h.park();
 }
 
-fn create() -> *mut Heap {
-    let id = COUNT.load(Relaxed);
-    if id >= MAX_HEAPS {
-        return null_mut();
+fn create() -> Option<NonNull<Heap>> {
+    if COUNT.load(Relaxed) >= MAX_HEAPS {
+        return None;
     }
     let id = COUNT.fetch_add(1, AcqRel);
-    let Some(page) = dir_page(id / PAGE_SLOTS) else {
-        return null_mut();
-    };
-    let h = Heap::create(id);
-    if !h.is_null() {
-        // SAFETY: the page is live and the index below PAGE_SLOTS.
-        unsafe { (*page)[id % PAGE_SLOTS].store(h, Release) };
-    }
-    h
+    let page = dir_page(id / PAGE_SLOTS)?;
+    let h = Heap::create(id)?;
+    // SAFETY: the page is live and the index below PAGE_SLOTS.
+    unsafe { (*page)[id % PAGE_SLOTS].store(h.as_ptr(), Release) };
+    Some(h)
 }
 
 fn dir_page(index: usize) -> Option<*mut Page> {
@@ -135,14 +146,15 @@ fn dir_page(index: usize) -> Option<*mut Page> {
     if !page.is_null() {
         return Some(page);
     }
-    let fresh = crate::os::map(core::mem::size_of::<Page>()).cast::<Page>();
+    let fresh = os::map(core::mem::size_of::<Page>()).cast::<Page>();
     if fresh.is_null() {
         return None;
     }
     match DIR[index].compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
         Ok(_) => Some(fresh),
         Err(winner) => {
-            crate::os::unmap(fresh.cast(), core::mem::size_of::<Page>());
+            // SAFETY: our own fresh mapping, which nobody else ever saw.
+            unsafe { os::unmap(fresh.cast(), core::mem::size_of::<Page>()) };
             Some(winner)
         }
     }
@@ -150,21 +162,16 @@ fn dir_page(index: usize) -> Option<*mut Page> {
 
 /// Makes sure the exit-hook key exists. Two threads may race to make it: the loser deletes
 /// its own key and uses the winner's, so nobody waits.
-pub fn exit_key() -> Option<libc::pthread_key_t> {
+pub fn exit_key() -> Option<u32> {
     let k = EXIT_KEY.load(Acquire);
     if k != NO_KEY {
         return Some(k);
     }
-    let mut mine: libc::pthread_key_t = 0;
-    // SAFETY: pthread_key_create writes the new key to `mine`; it does not allocate.
-    if unsafe { libc::pthread_key_create(&mut mine, Some(on_thread_exit)) } != 0 {
-        return None;
-    }
+    let mine = os::key_create(on_thread_exit)?;
     match EXIT_KEY.compare_exchange(NO_KEY, mine, AcqRel, Acquire) {
         Ok(_) => Some(mine),
         Err(theirs) => {
-            // SAFETY: `mine` is our own key and has no values set yet.
-            unsafe { libc::pthread_key_delete(mine) };
+            os::key_delete(mine);
             Some(theirs)
         }
     }
@@ -172,29 +179,80 @@ pub fn exit_key() -> Option<libc::pthread_key_t> {
 
 fn arm_exit_hook(h: *mut Heap) {
     if let Some(key) = exit_key() {
-        // SAFETY: `key` is a valid key; a key below 32 needs no allocation to set.
-        unsafe { libc::pthread_setspecific(key, h.cast()) };
+        os::key_set(key, h.cast());
     }
 }
 
 /// The exit-hook key's destructor. Other libraries' key destructors may still allocate after
 /// ours runs, so for the first rounds we set the value again (asking glibc for another round)
-/// and release the heap only in the last round. After that the thread's slot reads RELEASED
-/// and whatever it still allocates or frees goes through `with_heap`.
-extern "C" fn on_thread_exit(value: *mut libc::c_void) {
-    let h = value.cast::<Heap>();
-    if h.is_null() {
+/// and park the heap only in the last round. After that the thread's slot reads EXITED and
+/// whatever it still allocates or frees goes through `with_heap`.
+unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    let Some(h) = NonNull::new(value.cast::<Heap>()) else {
+        return;
+    };
+    // SAFETY: the value is the heap this exiting thread claimed (set by arm_exit_hook), and
+    // the thread is in no allocator call while destructors run.
+    let mut h = unsafe { OwnedHeap::new(h) };
+    if h.exit_round() < DESTRUCTOR_ROUNDS {
+        arm_exit_hook(h.as_ptr());
         return;
     }
-    // SAFETY: the value is the heap this thread owns (set by arm_exit_hook).
-    unsafe {
-        (*h).exit_rounds += 1;
-        if (*h).exit_rounds < DESTRUCTOR_ROUNDS {
-            arm_exit_hook(h);
-            return;
-        }
-        (*h).exit_rounds = 0;
+    tls::set(EXITED);
+    park(h);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_heap_is_claimed_again_before_a_new_one_is_made() {
+        let _alone = crate::tests_alone();
+        let a = claim().expect("a heap");
+        let id = a.heap().id();
+        assert!(
+            core::ptr::eq(get(id).unwrap(), a.heap()),
+            "the directory knows it"
+        );
+        park(a);
+        let b = claim().expect("a heap");
+        assert_eq!(b.heap().id(), id, "the parked heap came back");
+        let c = claim().expect("a heap");
+        assert_ne!(
+            c.heap().id(),
+            id,
+            "a claimed heap is never handed out twice"
+        );
+        assert!(count() > c.heap().id());
+        park(b);
+        park(c);
     }
-    tls::set_heap(tls::RELEASED as *mut Heap);
-    release(h);
+
+    #[test]
+    fn unknown_numbers_have_no_heap() {
+        assert!(get(MAX_HEAPS).is_none());
+        assert!(get(MAX_HEAPS - 1).is_none());
+    }
+
+    #[test]
+    fn threads_attach_their_own_heap_and_park_it_when_they_exit() {
+        let _alone = crate::tests_alone();
+        let id = std::thread::spawn(|| {
+            // SAFETY: no other handle of this thread lives.
+            let id = unsafe { with_heap(|h| h.expect("a heap").heap().id()) };
+            // SAFETY: as above.
+            let again = unsafe { mine() }.expect("attached").heap().id();
+            assert_eq!(id, again, "the thread keeps its heap");
+            id
+        })
+        .join()
+        .unwrap();
+        // The thread's exit hook parked its heap: it can be claimed again.
+        let heap = get(id).unwrap();
+        assert!(heap.try_claim(), "the heap of an exited thread is parked");
+        // SAFETY: we just claimed it.
+        park(unsafe { OwnedHeap::new(NonNull::from(heap)) });
+        PARKED.fetch_sub(1, Relaxed); // it was counted when the thread parked it
+    }
 }

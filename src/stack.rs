@@ -26,10 +26,11 @@ impl Default for Stack {
 
 /// The word in an item that links it to the next item below it.
 fn link(item: *mut Header) -> &'static AtomicUsize {
-    // SAFETY: items are free blocks or spans with at least 16 payload bytes, in memory that is
-    // never unmapped; the word is 8-aligned. Reads of it may race with a new owner's writes
-    // when the item was popped meanwhile: the value is then discarded (see the module doc).
-    unsafe { AtomicUsize::from_ptr(header::user_of(item).cast()) }
+    debug_assert!(item as usize % 16 == 0, "stack items are block headers");
+    // SAFETY: items are free blocks or span records, in memory that is never unmapped (see
+    // `header::payload`). Reads of the link may race with a new owner's writes when the item
+    // was popped meanwhile: the value is then discarded (see the module doc).
+    unsafe { &header::payload(item).next }
 }
 
 impl Stack {
@@ -42,6 +43,7 @@ impl Stack {
 
     /// Pushes an item the caller owns.
     pub fn push(&self, item: *mut Header) {
+        debug_assert!(!item.is_null());
         loop {
             let version = self.version.load(Acquire);
             let top = self.top.load(Acquire);
@@ -138,15 +140,18 @@ mod tests {
     use std::vec::Vec;
 
     /// Items for tests: 32-byte cells (a header and 16 payload bytes).
-    fn items(n: usize) -> Vec<[u64; 4]> {
-        std::vec![[0u64; 4]; n]
+    fn items(n: usize) -> Vec<crate::header::TestCell> {
+        std::vec![crate::header::TestCell::default(); n]
     }
 
     #[test]
     fn last_in_first_out() {
         let mut cells = items(3);
         let s = Stack::new();
-        let p: Vec<*mut Header> = cells.iter_mut().map(|c| c.as_mut_ptr().cast()).collect();
+        let p: Vec<*mut Header> = cells
+            .iter_mut()
+            .map(|c| (c as *mut crate::header::TestCell).cast())
+            .collect();
         assert!(s.pop().is_null());
         for &i in &p {
             s.push(i);
@@ -164,7 +169,7 @@ mod tests {
         let mut cells = items(4);
         let s = Stack::new();
         for c in cells.iter_mut() {
-            s.push(c.as_mut_ptr().cast());
+            s.push((c as *mut crate::header::TestCell).cast());
         }
         let mut n = 0;
         let mut it = s.take_all();
@@ -180,7 +185,7 @@ mod tests {
     fn the_version_changes_with_every_swap() {
         let mut cells = items(1);
         let s = Stack::new();
-        let p: *mut Header = cells[0].as_mut_ptr().cast();
+        let p: *mut Header = (&mut cells[0] as *mut crate::header::TestCell).cast();
         s.push(p);
         let v = s.version.load(Relaxed);
         assert_eq!(s.pop(), p);

@@ -14,8 +14,8 @@
 
 use crate::fmt::{Sink, Writer};
 use crate::heap::Heap;
-use crate::registry;
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of};
+use crate::{exchange, mapping, registry};
 use core::sync::atomic::Ordering::Relaxed;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -38,18 +38,15 @@ impl Counts {
     }
 }
 
-pub fn bucket_counts(h: *mut Heap, b: usize) -> Counts {
-    // SAFETY: heaps in the registry are never freed; the counters are atomics, read relaxed.
-    unsafe {
-        Counts {
-            free_blocks: if b < SMALL_BUCKETS {
-                (*h).free_count(b)
-            } else {
-                0
-            },
-            mallocs: (*h).mallocs[b].load(Relaxed),
-            frees: (*h).frees[b].load(Relaxed),
-        }
+pub fn bucket_counts(h: &Heap, b: usize) -> Counts {
+    Counts {
+        free_blocks: if b < SMALL_BUCKETS {
+            h.free_count(b)
+        } else {
+            0
+        },
+        mallocs: h.mallocs(b),
+        frees: h.frees(b),
     }
 }
 
@@ -173,12 +170,63 @@ pub fn write_live_report<S: Sink>(w: &mut Writer<S>) {
     write_report(
         w,
         registry::count(),
-        |id, b| {
-            let h = registry::get(id);
-            (!h.is_null()).then(|| bucket_counts(h, b))
-        },
-        crate::exchange::blocks,
+        |id, b| registry::get(id).map(|h| bucket_counts(h, b)),
+        exchange::blocks,
     );
+}
+
+/// Bytes in use and free in all heaps, and large blocks, for mallinfo and malloc_info.
+pub struct Totals {
+    pub used: u64,
+    pub free: u64,
+    pub large_blocks: u64,
+    pub large_bytes: u64,
+    pub heap_bytes: u64,
+}
+
+pub fn totals() -> Totals {
+    let mut t = Totals {
+        used: 0,
+        free: 0,
+        large_blocks: mapping::LARGE_BLOCKS.load(Relaxed) as u64,
+        large_bytes: mapping::LARGE_BYTES.load(Relaxed) as u64,
+        heap_bytes: mapping::HEAP_BYTES.load(Relaxed) as u64,
+    };
+    for h in (0..registry::count()).filter_map(registry::get) {
+        for b in 0..ALL_BUCKETS {
+            let c = bucket_counts(h, b);
+            let size = payload_of(b) as u64;
+            t.used = t.used.wrapping_add((c.live() as u64).wrapping_mul(size));
+            t.free += c.free_blocks * size;
+        }
+    }
+    t
+}
+
+/// malloc_info's XML summary.
+pub fn write_xml<S: Sink>(w: &mut Writer<S>) {
+    let t = totals();
+    w.str("<malloc version=\"bmalloc-")
+        .str(VERSION)
+        .str("\">\n");
+    w.str("<heaps count=\"")
+        .u64(registry::count() as u64)
+        .str("\"/>\n");
+    w.str("<total type=\"used\" size=\"")
+        .u64(t.used)
+        .str("\"/>\n");
+    w.str("<total type=\"free\" size=\"")
+        .u64(t.free)
+        .str("\"/>\n");
+    w.str("<total type=\"mmap\" count=\"")
+        .u64(t.large_blocks)
+        .str("\" size=\"")
+        .u64(t.large_bytes)
+        .str("\"/>\n");
+    w.str("<system type=\"current\" size=\"")
+        .u64(t.heap_bytes)
+        .str("\"/>\n");
+    w.str("</malloc>\n");
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! The current thread's heap, in one initial-exec thread-local slot.
+//! One word per thread, in an initial-exec thread-local slot: the registry keeps the current
+//! thread's heap in it.
 //!
 //! A cdylib's Rust `thread_local!` goes through `__tls_get_addr` on every access (a call on
 //! the fast path, and on some glibc versions a malloc after dlopen). Instead we define the
 //! slot in `.tbss` ourselves and read it with one `%fs`-relative load through `@GOTTPOFF`,
 //! the initial-exec model, which works on the stable compiler. The slot holds a plain word:
-//! no destructor, so glibc never registers anything (and never allocates) for it.
-
-use crate::heap::Heap;
+//! no destructor, so glibc never registers anything (and never allocates) for it. It reads 0
+//! in a thread that never wrote it.
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("bmalloc reads its thread-local slot with x86-64 Linux assembly");
@@ -23,14 +23,10 @@ core::arch::global_asm!(
     ".popsection",
 );
 
-/// The slot's value for a thread whose heap went back to the registry at thread exit.
-pub const RELEASED: usize = 1;
-
-/// The current thread's heap: null before its first allocation, `RELEASED` after its exit
-/// hook ran, otherwise the heap it owns.
+/// The calling thread's word.
 #[inline(always)]
-pub fn heap() -> *mut Heap {
-    let v: *mut Heap;
+pub fn get() -> usize {
+    let v: usize;
     // SAFETY: reads this thread's own 8-byte .tbss slot defined above; initial-exec TLS is
     // resolved by the loader when the library is loaded, so the GOT entry holds its offset.
     unsafe {
@@ -44,20 +40,15 @@ pub fn heap() -> *mut Heap {
     v
 }
 
-/// Whether `h`, read from the slot, is a heap the thread owns.
-#[inline(always)]
-pub fn is_live(h: *mut Heap) -> bool {
-    h as usize > RELEASED
-}
-
-pub fn set_heap(h: *mut Heap) {
-    // SAFETY: writes this thread's own slot, as in `heap`.
+/// Sets the calling thread's word.
+pub fn set(v: usize) {
+    // SAFETY: writes this thread's own slot, as in `get`.
     unsafe {
         core::arch::asm!(
             "mov {t}, qword ptr [rip + bmalloc_tls_heap@GOTTPOFF]",
             "mov qword ptr fs:[{t}], {v}",
             t = out(reg) _,
-            v = in(reg) h,
+            v = in(reg) v,
             options(nostack, preserves_flags),
         );
     }

@@ -24,6 +24,8 @@
 //! `--cfg bmalloc_noexport`, which leaves the `no_mangle` attributes off.
 #![cfg(not(feature = "guard"))]
 #![allow(unused_unsafe)]
+// The test drives the C-style API with raw pointers on purpose.
+#![allow(clippy::undocumented_unsafe_blocks)]
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

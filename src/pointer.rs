@@ -1,0 +1,97 @@
+//! What a pointer handed to free, realloc or malloc_usable_size refers to, checked before
+//! anything is written: misuse is reported (and the process aborts) here.
+//!
+//! A pointer is ours only if it is 16-aligned and the page of the header in front of it is
+//! marked in the page map; only then is the header read. Its tag must then be one of ours.
+
+use crate::header::{self, Header, State};
+use crate::misuse::{self, Call, Fault};
+use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, payload_of};
+use crate::{large, pagemap};
+
+/// A valid user pointer's block. Every header here was checked: it lies in our memory and
+/// carries a tag of ours.
+#[derive(Clone, Copy)]
+pub enum Block {
+    /// A used block of a small bucket.
+    Small { h: *mut Header, bucket: usize },
+    /// A large block with a mapping of its own.
+    Large { h: *mut Header, bucket: usize },
+    /// A large block cut from a span.
+    Spanned { h: *mut Header, bucket: usize },
+    /// An over-aligned pointer inside the small block whose user pointer is `outer`.
+    Aligned { inner: *mut Header, outer: *mut u8 },
+}
+
+/// Checks a pointer handed to `call` and says what it is; reports misuse and aborts.
+pub fn inspect(call: Call, p: *mut u8) -> Block {
+    let h = header::of_user(p);
+    if p as usize % ALIGN != 0 {
+        misuse::report(call, p, Fault::Misaligned);
+    }
+    if !pagemap::owns(h as usize) {
+        misuse::report(call, p, not_ours(call, h));
+    }
+    // SAFETY: the header's page is ours and mapped.
+    let (tag, link) = unsafe { ((*h).tag, (*h).link) };
+    match header::decode(tag) {
+        Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => Block::Small { h, bucket },
+        Some((State::Large, bucket)) if large::header_ok(h) => Block::Large { h, bucket },
+        Some((State::Spanned, bucket)) => Block::Spanned { h, bucket },
+        Some((State::Aligned, _)) => {
+            // The link is the distance back to the holding block's pointer.
+            let outer = (p as usize).wrapping_sub(link) as *mut u8;
+            if link % ALIGN == 0 && (HEADER..=SMALL_MAX).contains(&link) && is_small(outer) {
+                Block::Aligned { inner: h, outer }
+            } else {
+                misuse::report(call, p, Fault::BadHeader)
+            }
+        }
+        Some((State::Free, _)) => misuse::report(call, p, Fault::freed(call)),
+        _ => misuse::report(call, p, Fault::BadHeader),
+    }
+}
+
+/// Why a header address outside our memory is wrong: a large block we already gave back, or
+/// memory we never had.
+fn not_ours(call: Call, h: *mut Header) -> Fault {
+    if pagemap::retired(h as usize) {
+        Fault::freed(call)
+    } else {
+        Fault::NotOurs
+    }
+}
+
+/// The bucket of the used small block at `p`, if it is one of ours.
+fn small_bucket(p: *mut u8) -> Option<usize> {
+    let h = header::of_user(p);
+    if !pagemap::owns(h as usize) {
+        return None;
+    }
+    // SAFETY: the header's page is ours and mapped.
+    match header::decode(unsafe { (*h).tag }) {
+        Some((State::Used, b)) if b < SMALL_BUCKETS => Some(b),
+        _ => None,
+    }
+}
+
+fn is_small(p: *mut u8) -> bool {
+    small_bucket(p).is_some()
+}
+
+impl Block {
+    /// Bytes usable from `p`, the pointer this block was inspected for.
+    pub fn usable(self, p: *mut u8) -> usize {
+        match self {
+            Block::Small { bucket, .. } => payload_of(bucket),
+            // SAFETY: `inspect` checked the header.
+            Block::Large { h, .. } => unsafe { large::usable(p, h) },
+            // SAFETY: as above.
+            Block::Spanned { h, .. } => unsafe { large::spanned_usable(p, h) },
+            Block::Aligned { outer, .. } => {
+                let outer_bucket = small_bucket(outer).unwrap_or(0);
+                payload_of(outer_bucket) - (p as usize - outer as usize)
+            }
+        }
+    }
+}

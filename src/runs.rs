@@ -1,0 +1,397 @@
+//! The heart of a purge: free blocks (of every bucket) and spans sorted by address, runs of
+//! neighbours found, and every run that covers enough whole pages made into one span whose
+//! pages go back to the OS. So spans grow as their neighbours are freed, and a program that
+//! freed everything gets its memory back in large stretches.
+//!
+//! Invariants: a block is either kept (back on its bucket's list, in address order) or inside
+//! exactly one span; no kept block lies in a span; a released page holds no kept block's
+//! header and no span record.
+
+use crate::header::Header;
+use crate::list::Lists;
+use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::stack::Stack;
+use crate::{os, release, spans};
+use core::cell::UnsafeCell;
+use core::ptr::null_mut;
+
+/// The least a run must release to become a span: a span's first page is written again to
+/// record it, so smaller runs would give back little.
+const MIN_RELEASE: usize = 16 << 10;
+
+/// Bytes too few for any block (the smallest stride): a carving range's tail this short is
+/// left unused. So a gap this short between two free blocks or spans holds no block in use
+/// (chunks and mappings are whole pages, so it is not foreign memory either), and a run of
+/// neighbours reaches across it: without that, no span could grow past a chunk.
+const WASTE: usize = stride_of(0);
+
+/// Room to sort the addresses of up to a million free blocks and spans in. It is static, not
+/// mapped when needed, because purging matters most when the OS has no memory left; its
+/// pages are released after each purge.
+struct Scratch(UnsafeCell<[usize; 1 << 20]>);
+// SAFETY: used only inside `coalesce`, whose callers run one at a time.
+unsafe impl Sync for Scratch {}
+static SCRATCH: Scratch = Scratch(UnsafeCell::new([0; 1 << 20]));
+
+/// Coalesces `lists` (free blocks the caller owns) with every span there is. The lists are
+/// rebuilt with the blocks kept, in address order.
+///
+/// Returns the blocks there was no room to examine, as lists like the input, and how many
+/// blocks and spans fewer there are now (merged into spans): while that is not zero, another
+/// purge may make a larger span.
+///
+/// # Safety
+/// One thread at a time (the purge flag's holder): the sort scratch is shared.
+pub unsafe fn coalesce(lists: &mut Lists) -> (Lists, usize) {
+    // SAFETY: the caller's promise: nobody else uses the scratch now.
+    let scratch = unsafe { &mut *SCRATCH.0.get() };
+    let (n, unexamined) = gather(lists, scratch);
+    let addrs = &mut scratch[..n];
+    addrs.sort_unstable();
+    let mut kept = Kept {
+        lists,
+        tails: [null_mut(); SMALL_BUCKETS],
+    };
+    let mut merged = 0;
+    let mut start = 0;
+    while start < n {
+        let end = run_end(addrs, start);
+        merged += make_span(&addrs[start..end], &mut kept);
+        start = end;
+    }
+    release_scratch(scratch, n);
+    (unexamined, merged)
+}
+
+/// Moves the addresses of every block of `lists` and of every span into `scratch`, as many as
+/// it holds: how many, and the blocks left over (as lists). The lists are left empty; spans
+/// that find no room are recorded again.
+fn gather(lists: &mut Lists, scratch: &mut [usize]) -> (usize, Lists) {
+    let mut i = 0;
+    let mut rest = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+    for (list, rest) in lists.iter_mut().zip(rest.iter_mut()) {
+        let mut blk = list.0;
+        let mut taken = 0;
+        while !blk.is_null() && i < scratch.len() {
+            scratch[i] = blk as usize;
+            i += 1;
+            taken += 1;
+            // SAFETY: the caller owns every block of the lists.
+            blk = unsafe { (*blk).link } as *mut Header;
+        }
+        *rest = (blk, if blk.is_null() { 0 } else { list.1 - taken });
+        *list = (null_mut(), 0);
+    }
+    let mut span = spans::take_all();
+    while !span.is_null() {
+        let next = Stack::next(span);
+        if i < scratch.len() {
+            scratch[i] = span as usize;
+            i += 1;
+        } else {
+            // SAFETY: a span we took, recorded again as it was.
+            unsafe { spans::add(span as usize, spans::len_of(span)) };
+        }
+        span = next;
+    }
+    (i, rest)
+}
+
+/// Bytes a free block or a span at `addr` covers.
+fn extent(addr: usize) -> usize {
+    let h = addr as *mut Header;
+    // SAFETY: addresses in the scratch are blocks and spans the purge owns; a block's tag
+    // names its bucket.
+    unsafe {
+        if spans::is_span(h) {
+            spans::len_of(h)
+        } else {
+            stride_of(((*h).tag & 0xff) as usize)
+        }
+    }
+}
+
+/// The end (exclusive index) of the run of neighbours starting at `addrs[start]`: each one
+/// ends where the next begins, or less than a block before (see `WASTE`).
+fn run_end(addrs: &[usize], start: usize) -> usize {
+    let mut end = start + 1;
+    while end < addrs.len() && addrs[end] - (addrs[end - 1] + extent(addrs[end - 1])) < WASTE {
+        end += 1;
+    }
+    end
+}
+
+/// The blocks and spans a purge keeps, rebuilt in address order.
+struct Kept<'a> {
+    lists: &'a mut Lists,
+    tails: [*mut Header; SMALL_BUCKETS],
+}
+
+impl Kept<'_> {
+    fn keep(&mut self, addr: usize) {
+        let blk = addr as *mut Header;
+        // SAFETY: the purge owns the block or span at `addr`.
+        if unsafe { spans::is_span(blk) } {
+            // SAFETY: a span we took; its record still holds its length.
+            unsafe { spans::add(addr, spans::len_of(blk)) };
+            return;
+        }
+        // SAFETY: as above; the block goes to the end of its bucket's list.
+        unsafe {
+            let b = ((*blk).tag & 0xff) as usize;
+            (*blk).link = 0;
+            if self.tails[b].is_null() {
+                self.lists[b].0 = blk;
+            } else {
+                (*self.tails[b]).link = addr;
+            }
+            self.tails[b] = blk;
+            self.lists[b].1 += 1;
+        }
+    }
+}
+
+/// Makes a span of the part of `run` (neighbours, sorted) that covers whole pages, if that
+/// gives back enough, and releases its pages; keeps everything else. Returns how many blocks
+/// and spans fewer there are.
+fn make_span(run: &[usize], kept: &mut Kept) -> usize {
+    let page = os::page_size();
+    let last = run[run.len() - 1];
+    let from = (run[0] + page - 1) & !(page - 1);
+    let to = (last + extent(last)) & !(page - 1);
+    if to <= from || to - from < MIN_RELEASE {
+        run.iter().for_each(|&a| kept.keep(a));
+        return 0;
+    }
+    // What overlaps the released pages forms the new span: blocks whose header lies on them,
+    // and spans reaching into them. That is one contiguous stretch: before it only elements
+    // ending by `from` (or a block straddling it), after it only blocks starting at `to` or
+    // later. Everything else stays as it was.
+    let mut span: Option<(usize, usize)> = None;
+    let mut parts = 0;
+    for &a in run {
+        // SAFETY: the purge owns every element of the run.
+        let spans_in = unsafe { spans::is_span(a as *mut Header) } && a + extent(a) > from;
+        if (spans_in || a >= from) && a < to {
+            let stop = a + extent(a);
+            span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
+            parts += 1;
+        } else {
+            kept.keep(a);
+        }
+    }
+    // A run of spans alone has nothing to give back: a span's pages went back when it was
+    // made, and nobody touches them until it is carved. Without that test every purge would
+    // call madvise again for every span there is.
+    // SAFETY: the purge owns every element of the run.
+    let only_spans = run
+        .iter()
+        .all(|&a| unsafe { spans::is_span(a as *mut Header) });
+    if !only_spans {
+        // With no span (one free block larger than the pages, kept), its inner pages still go.
+        give_back(from, to, span.map_or(0, |(s, _)| s & !(page - 1)));
+    }
+    let Some((start, end)) = span else {
+        return 0;
+    };
+    // SAFETY: the stretch is ours: blocks and spans the purge owns, and gaps too short for
+    // any block.
+    unsafe { spans::add(start, end - start) };
+    parts - 1
+}
+
+/// Releases the pages `[from, to)` of a new span but the one that holds its record (it is
+/// written again at once: releasing it would give nothing back).
+fn give_back(from: usize, to: usize, record: usize) {
+    let page = os::page_size();
+    // SAFETY: [from, to) lies inside a run of free blocks and spans the purge owns, whole
+    // pages that hold no kept block's header (those lie before `from`) and, the record's page
+    // left out, no span record.
+    unsafe {
+        if record >= from && record < to {
+            release::release(from, record);
+            release::release(record + page, to);
+        } else {
+            release::release(from, to);
+        }
+    }
+}
+
+/// Releases the whole pages of the scratch that held `n` addresses (only whole ones: its
+/// neighbours are other statics).
+fn release_scratch(scratch: &mut [usize], n: usize) {
+    let page = os::page_size();
+    // A pointer that may write: the pages are discarded through it.
+    let base = scratch.as_mut_ptr() as usize;
+    let from = (base + page - 1) & !(page - 1);
+    let to = (base + n * core::mem::size_of::<usize>()) & !(page - 1);
+    if to > from {
+        // SAFETY: whole pages inside our own scratch, which nobody reads until the next
+        // purge writes it again.
+        unsafe { os::discard(from, to) };
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// The spans are global: tests that purge run one at a time, each starting with none.
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        let guard = crate::tests_alone();
+        while spans::take().is_some() {}
+        guard
+    }
+
+    fn release(lists: &mut Lists) -> (Lists, usize) {
+        // SAFETY: the tests that coalesce run one at a time (`alone`).
+        unsafe { coalesce(lists) }
+    }
+
+    /// `pages` fresh pages: (start, length).
+    fn mapped(pages: usize) -> (usize, usize) {
+        let len = pages * os::page_size();
+        let mem = os::map(len) as usize;
+        assert_ne!(mem, 0);
+        (mem, len)
+    }
+
+    /// A list through the given header addresses, in the given order.
+    fn chain(addrs: &[usize]) -> *mut Header {
+        for w in addrs.windows(2) {
+            unsafe { (*(w[0] as *mut Header)).link = w[1] };
+        }
+        if let Some(&l) = addrs.last() {
+            unsafe { (*(l as *mut Header)).link = 0 };
+        }
+        addrs.first().map_or(null_mut(), |&a| a as *mut Header)
+    }
+
+    fn collect(mut list: *mut Header) -> Vec<usize> {
+        let mut v = Vec::new();
+        while !list.is_null() {
+            v.push(list as usize);
+            list = unsafe { (*list).link } as *mut Header;
+        }
+        v
+    }
+
+    fn free_blocks(start: usize, b: usize, n: usize) -> std::vec::Vec<usize> {
+        let stride = stride_of(b);
+        (0..n)
+            .map(|i| {
+                let a = start + i * stride;
+                unsafe {
+                    (*(a as *mut Header)).tag = crate::header::tag(crate::header::State::Free, b)
+                };
+                a
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_covering_whole_pages_become_spans_and_the_rest_stays() {
+        let _alone = alone();
+        // 64 pages of real memory: 80-byte blocks (bucket 2), then 528-byte ones (bucket 5)
+        // right after them, so the run crosses buckets.
+        let page = os::page_size();
+        let (mem, len) = mapped(64);
+        let start = mem + 16;
+        let small = free_blocks(start, 2, 1000);
+        let big_start = start + 1000 * stride_of(2);
+        let big = free_blocks(big_start, 5, (mem + len - big_start) / stride_of(5));
+        // Leave out small block 10: the run breaks there (blocks 0..10 cover no whole page).
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        let mut addrs_small: Vec<usize> =
+            small.iter().copied().filter(|&a| a != small[10]).collect();
+        addrs_small.reverse();
+        lists[2] = (chain(&addrs_small), addrs_small.len());
+        lists[5] = (chain(&big), big.len());
+        let total = addrs_small.len() + big.len();
+        release(&mut lists);
+        let kept2 = collect(lists[2].0);
+        let kept5 = collect(lists[5].0);
+        assert_eq!((kept2.len(), kept5.len()), (lists[2].1, lists[5].1));
+        assert!(
+            kept2.windows(2).all(|w| w[0] < w[1]),
+            "kept blocks come back in address order"
+        );
+        for (i, a) in small.iter().enumerate().take(10) {
+            assert!(kept2.contains(a), "block {i}, in the short run, is kept");
+        }
+        let (span_at, span_len) = spans::take().expect("a span");
+        assert!(span_at >= small[11] && span_at + span_len <= mem + len);
+        assert!(
+            span_at < big_start && span_at + span_len > big_start,
+            "the span crosses buckets"
+        );
+        let in_span = |a: usize| a >= span_at && a < span_at + span_len;
+        assert!(
+            kept2.iter().chain(&kept5).all(|&a| !in_span(a)),
+            "no kept block lies in the span"
+        );
+        let spanned = addrs_small
+            .iter()
+            .chain(&big)
+            .filter(|&&a| in_span(a))
+            .count();
+        assert_eq!(
+            kept2.len() + kept5.len() + spanned,
+            total,
+            "every block is kept or spanned"
+        );
+        assert!(
+            span_len >= 60 * page - 2 * stride_of(5),
+            "nearly all 64 pages released: {span_len}"
+        );
+        unsafe { os::unmap(mem as *mut u8, len) };
+    }
+
+    #[test]
+    fn spans_alone_are_not_released_again() {
+        let _alone = alone();
+        let (mem, len) = mapped(16);
+        unsafe { spans::add(mem, len) };
+        // A mark in the span's last page: a purge that released the span's pages again (an
+        // madvise per span per purge) would zero it.
+        let mark = (mem + len - 8) as *mut u64;
+        unsafe { mark.write(0x5eed) };
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        release(&mut lists);
+        assert_eq!(
+            unsafe { mark.read() },
+            0x5eed,
+            "a lone span was released again"
+        );
+        assert_eq!(
+            spans::take(),
+            Some((mem, len)),
+            "the span is still there, whole"
+        );
+        unsafe { os::unmap(mem as *mut u8, len) };
+    }
+
+    #[test]
+    fn a_gap_smaller_than_any_block_does_not_break_a_run() {
+        let _alone = alone();
+        // Two 8-page chunks' worth of 80-byte blocks, the second starting 16 bytes after the
+        // first ends (a chunk's tail too short for a block): one span covers both.
+        let page = os::page_size();
+        let (mem, len) = mapped(16);
+        let per = 8 * page / stride_of(2);
+        let first = free_blocks(mem, 2, per);
+        let second_at = mem + per * stride_of(2) + 16;
+        let second = free_blocks(second_at, 2, (mem + len - second_at) / stride_of(2));
+        let all: Vec<usize> = first.iter().chain(&second).copied().collect();
+        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        lists[2] = (chain(&all), all.len());
+        release(&mut lists);
+        let (span_at, span_len) = spans::take().expect("a span");
+        assert!(
+            span_at < second_at && span_at + span_len > second_at + page,
+            "the span reaches across the gap: {span_at:#x}+{span_len:#x}, gap at {second_at:#x}"
+        );
+        assert!(spans::take().is_none(), "one span, not two");
+        unsafe { os::unmap(mem as *mut u8, len) };
+    }
+}

@@ -1,0 +1,86 @@
+//! How blocks move between a heap and the shared pools: a heap over its limit hands a batch
+//! to the exchange; a heap whose list is empty takes a batch from the exchange, and failing
+//! that carves new blocks from its range, which it renews from a span of purged memory or a
+//! new chunk from the OS, and as a last resort from what a purge of everything frees.
+
+use crate::header::Header;
+use crate::heap::{CHUNK, OwnedHeap};
+use crate::size_class::stride_of;
+use crate::{exchange, mapping, os, purge, spans};
+use core::ptr::null_mut;
+
+/// Hands a batch of bucket `b` to the exchange: `h`'s list is over its limit.
+#[cold]
+pub fn hand_over(h: &mut OwnedHeap, b: usize) {
+    let (first, n) = h.cut_batch(b);
+    // SAFETY: the batch was just cut from our list: n free blocks of bucket b, ours.
+    unsafe { exchange::give(b, first, n, os::now_ms()) };
+    purge::after_hand_over(h);
+}
+
+/// `hand_over` for a handle passed on by value: the free fast path then keeps it in a
+/// register, with no stack slot for a reference to point at.
+#[cold]
+#[inline(never)]
+pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
+    hand_over(&mut h, b);
+}
+
+/// Refills bucket `b`'s empty list with a batch from the exchange. False if it had none.
+#[cold]
+pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
+    let Some((first, n)) = exchange::take(b) else {
+        return false;
+    };
+    // SAFETY: the exchange gave us the batch: n free blocks of bucket b, ours now.
+    unsafe { h.adopt(b, first, n) };
+    true
+}
+
+/// Carves a new used block of bucket `b`, renewing the heap's range when it is used up: its
+/// header, or null when the OS has no memory.
+#[inline(never)]
+pub fn carve(h: &mut OwnedHeap, b: usize) -> *mut Header {
+    let blk = h.carve(b);
+    if !blk.is_null() {
+        return blk;
+    }
+    if !renew_range(h, stride_of(b)) {
+        return null_mut();
+    }
+    h.carve(b)
+}
+
+/// Replaces the heap's carving range with a span of purged memory or a new chunk from the OS,
+/// of at least `need` bytes.
+#[cold]
+fn renew_range(h: &mut OwnedHeap, need: usize) -> bool {
+    purge::maybe_decay();
+    let (start, len) = match spans::take() {
+        Some((start, len)) if len >= need => (start, len),
+        small => {
+            if let Some((start, len)) = small {
+                // Too small for this block: its memory becomes free blocks of this heap.
+                // SAFETY: the span is ours now.
+                unsafe { h.carve_rest(start, start + len) };
+            }
+            let Some(len) = os::round_to_page(need.max(CHUNK)) else {
+                return false;
+            };
+            let chunk = mapping::heap_chunk(len);
+            if !chunk.is_null() {
+                (chunk as usize, len)
+            } else {
+                // The OS has no more: purge what is free anywhere we may touch, and carve
+                // from the purged memory instead.
+                match purge::reclaim(Some(h), || spans::take_fitting(need)) {
+                    Some(span) => span,
+                    None => return false,
+                }
+            }
+        }
+    };
+    // SAFETY: a span or chunk that is ours alone now.
+    unsafe { h.replace_range(start, len) };
+    true
+}
