@@ -1,11 +1,8 @@
 //! The allocator's operations, with C semantics (errno, NULL), used by the exported symbols
 //! and by Rust callers of the rlib. The fast paths (`malloc`, `free` of a small block) are
 //! straight-line code; everything else is in `#[cold]` functions below them.
-//!
-//! Every operation holds at most one `OwnedHeap` at a time (`registry::mine` and
-//! `registry::with_heap` require it): a handle is taken, used and dropped before the next.
 
-use crate::header::{self, Header, State};
+use crate::header::{self, Carved, Header, State};
 use crate::heap::{OwnedHeap, Taken};
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
@@ -29,11 +26,10 @@ pub fn malloc(size: usize) -> *mut u8 {
 
 #[inline(always)]
 fn allocate(size: usize, call: Call) -> *mut u8 {
-    // SAFETY: the only handle of this call, dropped before the slow path takes another.
-    if let Some(mut h) = unsafe { registry::mine() } {
+    if let Some(mut h) = registry::mine() {
         if size <= SMALL_MAX {
             if let Taken::Block(blk) = h.take(bucket_of(size)) {
-                return header::user_of(blk);
+                return blk.user();
             }
         }
     }
@@ -48,8 +44,7 @@ fn allocate(size: usize, call: Call) -> *mut u8 {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     let hdr = header::of_user(p);
-    // SAFETY: the only handle of this call, dropped before the slow path takes another.
-    if let Some(mut h) = unsafe { registry::mine() } {
+    if let Some(mut h) = registry::mine() {
         if p as usize % ALIGN == 0 && pagemap::owns(hdr as usize) {
             // SAFETY: the header's page is ours and mapped, so it can be read.
             let tag = unsafe { (*hdr).tag };
@@ -57,8 +52,9 @@ pub unsafe fn free(p: *mut u8) {
             // tag of a used bucket-0 block plus its bucket.
             let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
             if b < SMALL_BUCKETS {
-                // SAFETY: a used small block of ours, which the caller gives up.
-                if !unsafe { h.put(hdr, b) } {
+                // SAFETY: a used small block's header on a page of ours: carved memory (as in
+                // `pointer::inspect`), a block the caller gives up.
+                if !unsafe { h.put(Carved::new(hdr), b) } {
                     // By value: the fast path keeps the handle in a register.
                     supply::hand_over_owned(h, b);
                 }
@@ -72,7 +68,7 @@ pub unsafe fn free(p: *mut u8) {
 /// A block taken from a list, or a report of its clobbered header on behalf of `call`.
 fn took(t: Taken, call: Call) -> Option<*mut u8> {
     match t {
-        Taken::Block(blk) => Some(header::user_of(blk)),
+        Taken::Block(blk) => Some(blk.user()),
         Taken::Empty => None,
         Taken::Overwritten(blk) => misuse::free_block_overwritten(call, blk),
     }
@@ -80,8 +76,7 @@ fn took(t: Taken, call: Call) -> Option<*mut u8> {
 
 #[cold]
 fn malloc_slow(size: usize, call: Call, zero: bool) -> *mut u8 {
-    // SAFETY: no other handle lives in this call.
-    let p = unsafe { registry::with_heap(|h| alloc_in(h, size, call, zero)) };
+    let p = registry::with_heap(|h| alloc_in(h, size, call, zero));
     if p.is_null() {
         set_enomem();
     }
@@ -109,12 +104,7 @@ fn alloc_in(h: Option<&mut OwnedHeap>, size: usize, call: Call, zero: bool) -> *
             return p;
         }
     }
-    let blk = supply::carve(h, b);
-    if blk.is_null() {
-        null_mut()
-    } else {
-        header::user_of(blk)
-    }
+    supply::carve(h, b).map_or(null_mut(), Carved::user)
 }
 
 /// A large block, counted in `h`: its own mapping, or when the OS refuses one, a piece of
@@ -147,34 +137,30 @@ fn free_slow(p: *mut u8) {
 
 fn free_block(block: Block) {
     match block {
-        // SAFETY: `inspect` checked the block, which the caller gives up; no other handle
-        // lives in this call.
-        Block::Small { h: hdr, bucket } => unsafe {
-            registry::with_heap(|heap| {
-                if let Some(heap) = heap {
-                    if !heap.put(hdr, bucket) {
-                        supply::hand_over(heap, bucket);
-                    }
-                }
-            })
-        },
-        // SAFETY: as above.
-        Block::Large { h, bucket } => unsafe {
+        Block::Small { h: hdr, bucket } => registry::with_heap(|heap| {
+            let Some(heap) = heap else { return };
+            // SAFETY: `inspect` checked the block, which the caller gives up.
+            if !unsafe { heap.put(hdr, bucket) } {
+                supply::hand_over(heap, bucket);
+            }
+        }),
+        Block::Large { h, bucket } => {
             registry::with_heap(|heap| heap.map(|heap| heap.count_free(bucket)));
-            large::free(h);
-        },
-        // SAFETY: as above.
-        Block::Spanned { h, bucket } => unsafe {
+            // SAFETY: `inspect` checked the block, which the caller gives up.
+            unsafe { large::free(h) };
+        }
+        Block::Spanned { h, bucket } => {
             registry::with_heap(|heap| heap.map(|heap| heap.count_free(bucket)));
-            large::free_spanned(h);
-        },
-        // SAFETY: as above; the inner header lies in the payload of the block we free.
-        Block::Aligned { inner, outer } => unsafe {
+            // SAFETY: `inspect` checked the block, which the caller gives up.
+            unsafe { large::free_spanned(h) };
+        }
+        Block::Aligned { inner, outer } => {
             // Mark the inner header free too, so a second free of the aligned pointer is
             // reported as a double free.
-            (*inner).tag = header::tag(State::Free, 0);
-            free(outer);
-        },
+            inner.set_tag(header::tag(State::Free, 0));
+            // SAFETY: `inspect` checked the holding block, which the caller gives up.
+            unsafe { free(outer) };
+        }
     }
 }
 
@@ -255,15 +241,12 @@ fn resize_large(p: *mut u8, h: *mut Header, bucket: usize, size: usize) -> *mut 
     }
     let new_bucket = bucket_of(size);
     if new_bucket != bucket {
-        // SAFETY: no other handle lives in this call.
-        unsafe {
-            registry::with_heap(|heap| {
-                if let Some(heap) = heap {
-                    heap.count_free(bucket);
-                    heap.count_malloc(new_bucket);
-                }
-            })
-        };
+        registry::with_heap(|heap| {
+            if let Some(heap) = heap {
+                heap.count_free(bucket);
+                heap.count_malloc(new_bucket);
+            }
+        });
     }
     q
 }
@@ -291,10 +274,9 @@ pub fn aligned(align: usize, size: usize, call: Call) -> *mut u8 {
 fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
     let p = match size.checked_add(align) {
         Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
-        // SAFETY: no other handle lives in this call.
-        Some(_) if size <= MAX_REQUEST => unsafe {
+        Some(_) if size <= MAX_REQUEST => {
             registry::with_heap(|h| alloc_large(h, size, align, false))
-        },
+        }
         _ => null_mut(),
     };
     if p.is_null() {
@@ -326,8 +308,7 @@ fn aligned_small(align: usize, total: usize, call: Call) -> *mut u8 {
 /// the cache of large mappings; whether that gave pages back to the OS.
 pub fn trim() -> bool {
     let before = release::RELEASED_BYTES.load(Relaxed);
-    // SAFETY: no other handle lives in this call.
-    unsafe { registry::with_heap(purge::purge_all) };
+    registry::with_heap(purge::purge_all);
     mapcache::decay(0, 0);
     release::RELEASED_BYTES.load(Relaxed) != before
 }

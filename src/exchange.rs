@@ -13,7 +13,7 @@
 //! of free blocks of `b`; `blocks(b)` and `bytes()` count what the stacks hold (they lag a
 //! transfer in progress).
 
-use crate::header::{self, Header};
+use crate::header::Carved;
 use crate::list;
 use crate::size_class::{SMALL_BUCKETS, stride_of};
 use crate::stack::Stack;
@@ -46,20 +46,19 @@ pub fn bytes() -> usize {
     EXCHANGE.bytes.load(Relaxed)
 }
 
-/// The word of a batch's first block that records its length and stamp.
-fn batch_word(first: *mut Header) -> &'static AtomicU64 {
-    // SAFETY: a batch's first block is a free block in memory that stays mapped; only the
-    // batch's owner reads or writes the word.
-    unsafe { &header::payload(first).batch }
+/// The word of a batch's first block that records its length and stamp (only the batch's
+/// owner reads or writes it).
+fn batch_word(first: Carved) -> &'static AtomicU64 {
+    &first.payload().batch
 }
 
 /// Hands over a batch of `n` free blocks of bucket `b`, chained from `first`, stamped `stamp`.
 ///
 /// # Safety
 /// The caller owns the chain, which holds exactly `n` free blocks of bucket `b`.
-pub unsafe fn give(b: usize, first: *mut Header, n: usize, stamp: u64) {
+pub unsafe fn give(b: usize, first: Carved, n: usize, stamp: u64) {
     // SAFETY: the caller's promise.
-    let holds = || unsafe { list::holds(first, n, b) };
+    let holds = || unsafe { list::holds(Some(first), n, b) };
     debug_assert!(holds(), "a batch's length is its chain's");
     batch_word(first).store(((stamp & STAMP_MASK) << 32) | n as u64, Relaxed);
     EXCHANGE.blocks[b].fetch_add(n as u64, Relaxed);
@@ -68,17 +67,14 @@ pub unsafe fn give(b: usize, first: *mut Header, n: usize, stamp: u64) {
 }
 
 /// Takes a batch of bucket `b`: its first block and length, the caller's now; or None.
-pub fn take(b: usize) -> Option<(*mut Header, usize)> {
-    let first = EXCHANGE.stacks[b].pop();
-    if first.is_null() {
-        return None;
-    }
+pub fn take(b: usize) -> Option<(Carved, usize)> {
+    let first = EXCHANGE.stacks[b].pop()?;
     let (n, _) = taken(b, first);
     Some((first, n))
 }
 
 /// Accounts for a batch taken off bucket `b`'s stack: its length and stamp.
-fn taken(b: usize, first: *mut Header) -> (usize, u64) {
+fn taken(b: usize, first: Carved) -> (usize, u64) {
     let word = batch_word(first).load(Relaxed);
     let n = (word & STAMP_MASK) as usize;
     EXCHANGE.blocks[b].fetch_sub(n as u64, Relaxed);
@@ -98,17 +94,14 @@ pub fn take_all(b: usize) -> Batches {
 /// length and stamp.
 pub struct Batches {
     b: usize,
-    next: *mut Header,
+    next: Option<Carved>,
 }
 
 impl Iterator for Batches {
-    type Item = (*mut Header, usize, u64);
+    type Item = (Carved, usize, u64);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let first = self.next;
-        if first.is_null() {
-            return None;
-        }
+        let first = self.next?;
         self.next = Stack::next(first);
         let (n, stamp) = taken(self.b, first);
         Some((first, n, stamp))
@@ -118,31 +111,25 @@ impl Iterator for Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::{State, tag};
+    use crate::header::{State, TestCell, tag};
 
-    /// `n` free blocks of bucket 0 in `cells`, chained.
-    fn batch(cells: &mut [header::TestCell]) -> *mut Header {
-        let base = cells.as_mut_ptr().cast::<Header>();
+    /// Free blocks of bucket 0 in `cells`, chained.
+    fn batch(cells: &mut [TestCell]) -> Carved {
+        let base = cells.as_mut_ptr() as usize;
         let n = cells.len();
         for i in 0..n {
-            unsafe {
-                let h = base.add(2 * i);
-                (*h).tag = tag(State::Free, 0);
-                (*h).link = if i + 1 < n {
-                    base.add(2 * i + 2) as usize
-                } else {
-                    0
-                };
-            }
+            let h = unsafe { Carved::new((base + 32 * i) as *mut _) };
+            h.set_tag(tag(State::Free, 0));
+            h.set_link(if i + 1 < n { base + 32 * (i + 1) } else { 0 });
         }
-        base
+        unsafe { Carved::new(base as *mut _) }
     }
 
     #[test]
     fn batches_keep_their_length_and_stamp_and_the_counts_follow() {
         let _alone = crate::tests_alone();
-        let mut a = [header::TestCell::default(); 3];
-        let mut c = [header::TestCell::default(); 5];
+        let mut a = [TestCell::default(); 3];
+        let mut c = [TestCell::default(); 5];
         let (fa, fc) = (batch(&mut a), batch(&mut c));
         let before = (blocks(0), bytes());
         unsafe {

@@ -12,8 +12,12 @@
 //! Keeping the free-list link in the header (not in the payload) means a free block's payload
 //! is written by us only while the block heads a batch in the exchange (see `Payload`), and a
 //! clobbered header is seen before its link is followed.
+//!
+//! Invariant: every link bmalloc writes names a header in carved memory (see `Carved`), or is
+//! 0.
 
-use crate::size_class::HEADER;
+use crate::size_class::{ALIGN, HEADER};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 /// "bmal" in ASCII: what a header's upper half must hold.
@@ -50,16 +54,82 @@ pub struct Payload {
     pub batch: AtomicU64,
 }
 
-/// The payload behind a header, as a stack item sees it.
-///
-/// # Safety
-/// `h` is the header of a free block or span record in memory that stays mapped for `'a`
-/// (bmalloc never unmaps the memory it carves blocks from).
-#[inline(always)]
-pub unsafe fn payload<'a>(h: *mut Header) -> &'a Payload {
-    // SAFETY: the caller's promise; the payload is 16-aligned and atomics allow the racing
-    // reads that a lock-free pop makes of an item popped meanwhile.
-    unsafe { &*user_of(h).cast::<Payload>() }
+/// A header in carved memory: the heap chunks blocks are cut from, and the spans purged from
+/// them, which bmalloc never unmaps. Its words can therefore always be read and written; what
+/// they hold is for the caller to check (the program may have overwritten them). Small blocks,
+/// free lists, batches, spans and blocks cut from spans all live there; large blocks with a
+/// mapping of their own do not.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(transparent)]
+pub struct Carved(NonNull<Header>);
+
+impl Carved {
+    /// # Safety
+    /// `h` is a 16-aligned header address in carved memory.
+    #[inline(always)]
+    pub unsafe fn new(h: *mut Header) -> Carved {
+        debug_assert!(!h.is_null() && h as usize % ALIGN == 0, "header {h:p}");
+        // SAFETY: the caller's promise: not null.
+        Carved(unsafe { NonNull::new_unchecked(h) })
+    }
+
+    /// The header a link word names (0: none).
+    ///
+    /// # Safety
+    /// A non-zero `link` is a header address in carved memory (links bmalloc wrote are).
+    #[inline(always)]
+    pub unsafe fn from_link(link: usize) -> Option<Carved> {
+        // SAFETY: the caller's promise.
+        (link != 0).then(|| unsafe { Carved::new(link as *mut Header) })
+    }
+
+    #[inline(always)]
+    pub fn ptr(self) -> *mut Header {
+        self.0.as_ptr()
+    }
+
+    /// The user pointer behind the header.
+    #[inline(always)]
+    pub fn user(self) -> *mut u8 {
+        user_of(self.ptr())
+    }
+
+    #[inline(always)]
+    pub fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    #[inline(always)]
+    pub fn tag(self) -> u64 {
+        // SAFETY: carved memory stays mapped, and the header is aligned (see `new`).
+        unsafe { (*self.ptr()).tag }
+    }
+
+    #[inline(always)]
+    pub fn link(self) -> usize {
+        // SAFETY: as for `tag`.
+        unsafe { (*self.ptr()).link }
+    }
+
+    #[inline(always)]
+    pub fn set_tag(self, tag: u64) {
+        // SAFETY: as for `tag`.
+        unsafe { (*self.ptr()).tag = tag }
+    }
+
+    #[inline(always)]
+    pub fn set_link(self, link: usize) {
+        // SAFETY: as for `tag`.
+        unsafe { (*self.ptr()).link = link }
+    }
+
+    /// The payload, as a stack item sees it (every payload has 16 bytes).
+    #[inline(always)]
+    pub fn payload(self) -> &'static Payload {
+        // SAFETY: as for `tag`; atomics allow the racing reads that a lock-free pop makes of
+        // an item popped meanwhile.
+        unsafe { &*user_of(self.ptr()).cast::<Payload>() }
+    }
 }
 
 /// The tag of a block in `state` and bucket `bucket`.

@@ -14,12 +14,12 @@
 //!   and the `cut_batch` that follows it;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
-use crate::header::{Header, State, tag};
+use crate::header::{Carved, State, tag};
 use crate::list::{self, Lists};
 use crate::os;
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, stride_of};
 use core::cell::UnsafeCell;
-use core::ptr::{NonNull, null_mut};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
 
 /// Fresh memory a heap takes at a time (more when one block needs more).
@@ -59,7 +59,7 @@ pub const LIMITS: [u64; SMALL_BUCKETS] = {
 #[repr(C)]
 struct Own {
     /// Free lists, by bucket: chains through `Header::link` (see `list`).
-    heads: [*mut Header; SMALL_BUCKETS],
+    heads: [Option<Carved>; SMALL_BUCKETS],
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
     carve: usize,
     carve_end: usize,
@@ -155,21 +155,23 @@ impl Heap {
 /// What `take` found on a free list.
 pub enum Taken {
     /// A block, now used: its header.
-    Block(*mut Header),
+    Block(Carved),
     Empty,
     /// The first block's header is not a free header of the bucket: a write past the end of
     /// the block before it, most likely. Nothing was taken.
-    Overwritten(*mut Header),
+    Overwritten(Carved),
 }
 
-/// The calling thread's exclusive hold on a heap. Not `Send`: it belongs to the thread that
-/// claimed the heap, for the length of one call into the allocator.
+/// The calling thread's hold on a heap it claimed. Not `Send`: it belongs to that thread.
+///
+/// A thread may hold more than one handle of its heap (the registry hands one out per call),
+/// which is sound because every method borrows the owner's part only for its own length and
+/// calls nothing that could reach the heap again: the borrows never overlap.
 pub struct OwnedHeap(NonNull<Heap>);
 
 impl OwnedHeap {
     /// # Safety
-    /// The calling thread claimed `heap` (its flag was set by or for this thread), and no other
-    /// `OwnedHeap` of it lives while this one does.
+    /// The calling thread claimed `heap` (its flag was set by or for this thread).
     #[inline(always)]
     pub unsafe fn new(heap: NonNull<Heap>) -> OwnedHeap {
         OwnedHeap(heap)
@@ -187,28 +189,25 @@ impl OwnedHeap {
 
     #[inline(always)]
     fn own(&mut self) -> &mut Own {
-        // SAFETY: this handle is the only way to the owner's part (see `new`).
+        // SAFETY: only the claiming thread has handles (see `new`), and no two of its borrows
+        // overlap (see the type's doc).
         unsafe { &mut *self.heap().own.get() }
     }
 
     /// Takes a block from bucket `b`'s free list.
     #[inline(always)]
     pub fn take(&mut self, b: usize) -> Taken {
-        let blk = self.own().heads[b];
-        if blk.is_null() {
+        let Some(blk) = self.own().heads[b] else {
             return Taken::Empty;
-        }
-        // SAFETY: a block on our list: memory we carved, which stays mapped.
-        let free = unsafe { (*blk).tag };
+        };
+        let free = blk.tag();
         if free != tag(State::Free, b) {
             return Taken::Overwritten(blk);
         }
-        // SAFETY: as above; the block is ours now.
-        unsafe {
-            self.own().heads[b] = (*blk).link as *mut Header;
-            // The same tag with the state changed: one addition.
-            (*blk).tag = free + (tag(State::Used, 0) - tag(State::Free, 0));
-        }
+        // SAFETY: our own list.
+        self.own().heads[b] = unsafe { list::next(blk) };
+        // The same tag with the state changed: one addition.
+        blk.set_tag(free + (tag(State::Used, 0) - tag(State::Free, 0)));
         let room = add_room(&self.heap().room[b], 1);
         debug_assert!(room <= LIMITS[b] as i64);
         bump(&self.heap().mallocs[b], 1);
@@ -219,95 +218,88 @@ impl OwnedHeap {
     /// the caller hands a batch over (`cut_batch`).
     ///
     /// # Safety
-    /// `blk` is the header of a used small block of bucket `b`, in memory of ours, that the
-    /// caller gives up.
+    /// `blk` is the header of a used small block of bucket `b` that the caller gives up.
     #[inline(always)]
-    pub unsafe fn put(&mut self, blk: *mut Header, b: usize) -> bool {
-        debug_assert!(blk as usize % 16 == 0);
+    pub unsafe fn put(&mut self, blk: Carved, b: usize) -> bool {
         let head = self.own().heads[b];
-        // SAFETY: the caller's promise.
-        unsafe {
-            (*blk).tag = tag(State::Free, b);
-            (*blk).link = head as usize;
-        }
-        self.own().heads[b] = blk;
+        blk.set_tag(tag(State::Free, b));
+        blk.set_link(head.map_or(0, Carved::addr));
+        self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
         add_room(&self.heap().room[b], -1) >= 0
     }
 
     /// Cuts a batch of `batch_len(b)` blocks from the front of bucket `b`'s list, which holds
     /// more than that: its first block and length, the caller's now.
-    pub fn cut_batch(&mut self, b: usize) -> (*mut Header, usize) {
+    pub fn cut_batch(&mut self, b: usize) -> Option<(Carved, usize)> {
         let n = batch_len(b);
-        let first = self.own().heads[b];
-        debug_assert!(self.heap().free_count(b) as usize > n);
-        // SAFETY: our own list, which holds more than n blocks (the invariant).
-        unsafe {
-            debug_assert!(list::holds(first, self.heap().free_count(b) as usize, b));
-            let last = list::nth(first, n - 1);
-            self.own().heads[b] = (*last).link as *mut Header;
-            (*last).link = 0;
-        }
+        let held = self.heap().free_count(b) as usize;
+        debug_assert!(held > n);
+        let head = self.own().heads[b];
+        // SAFETY: our own list, which holds `held` > n blocks (the invariant).
+        debug_assert!(unsafe { list::holds(head, held, b) });
+        let first = head?;
+        // SAFETY: as above.
+        let last = unsafe { list::nth(first, n - 1) };
+        // SAFETY: as above.
+        self.own().heads[b] = unsafe { list::next(last) };
+        last.set_link(0);
         add_room(&self.heap().room[b], n as i64);
-        (first, n)
+        Some((first, n))
     }
 
     /// Makes the chain of `n` free blocks from `first` bucket `b`'s list, which is empty.
     ///
     /// # Safety
     /// The caller owns the chain, which holds exactly `n` free blocks of bucket `b`.
-    pub unsafe fn adopt(&mut self, b: usize, first: *mut Header, n: usize) {
-        debug_assert!(self.own().heads[b].is_null());
+    pub unsafe fn adopt(&mut self, b: usize, first: Carved, n: usize) {
+        debug_assert!(self.own().heads[b].is_none());
         // SAFETY: the caller's promise.
-        debug_assert!(unsafe { list::holds(first, n, b) });
-        self.own().heads[b] = first;
+        debug_assert!(unsafe { list::holds(Some(first), n, b) });
+        self.own().heads[b] = Some(first);
         add_room(&self.heap().room[b], -(n as i64));
     }
 
     /// Moves every free block of the heap to the front of `lists`, for a purge.
     pub fn drain(&mut self, lists: &mut Lists) {
         for (b, list) in lists.iter_mut().enumerate() {
-            let first = self.own().heads[b];
-            if first.is_null() {
+            let Some(first) = self.own().heads[b].take() else {
                 continue;
-            }
+            };
             let n = self.heap().free_count(b) as usize;
-            // SAFETY: our own non-empty list, of n blocks (the invariant).
-            unsafe {
-                debug_assert!(list::holds(first, n, b));
-                (*list::last_of(first)).link = list.0 as usize;
-            }
-            *list = (first, list.1 + n);
-            self.own().heads[b] = null_mut();
+            // SAFETY: our own list, of n blocks (the invariant).
+            debug_assert!(unsafe { list::holds(Some(first), n, b) });
+            // SAFETY: as above.
+            unsafe { list::last_of(first) }.set_link(list.0.map_or(0, Carved::addr));
+            *list = (Some(first), list.1 + n);
             self.heap().room[b].store(LIMITS[b] as i64, Relaxed);
         }
     }
 
-    /// Carves a new used block of bucket `b` from the carving range: its header, or null when
+    /// Carves a new used block of bucket `b` from the carving range: its header, or None when
     /// the range is too short (the caller then gives the heap a new one).
-    pub fn carve(&mut self, b: usize) -> *mut Header {
+    pub fn carve(&mut self, b: usize) -> Option<Carved> {
         let stride = stride_of(b);
         let own = self.own();
         debug_assert!(own.carve <= own.carve_end && own.carve % 16 == 0);
         if own.carve_end - own.carve < stride {
-            return null_mut();
+            return None;
         }
-        let blk = own.carve as *mut Header;
+        // SAFETY: the carving range is carved memory of this heap, and holds the block.
+        let blk = unsafe { Carved::new(own.carve as *mut _) };
         own.carve += stride;
-        // SAFETY: the carving range is fresh memory of this heap, and holds the block.
-        unsafe {
-            (*blk).tag = tag(State::Used, b);
-            (*blk).link = 0;
-        }
+        blk.set_tag(tag(State::Used, b));
+        blk.set_link(0);
         bump(&self.heap().mallocs[b], 1);
-        blk
+        Some(blk)
     }
 
     /// Replaces the carving range with `[start, start + len)`. What is left of the old range
     /// becomes free blocks of the largest buckets that fit, so nothing is lost.
     ///
     /// # Safety
-    /// The range is fresh memory of ours (16-aligned, in the page map) that nobody else uses.
+    /// The range is fresh carved memory of ours (16-aligned, in the page map) that nobody
+    /// else uses.
     pub unsafe fn replace_range(&mut self, start: usize, len: usize) {
         debug_assert!(start % 16 == 0);
         let (old, old_end) = (self.own().carve, self.own().carve_end);
@@ -322,18 +314,16 @@ impl OwnedHeap {
     /// (blocks beyond a list's limit wait there until the next `put` hands a batch over).
     ///
     /// # Safety
-    /// The range is fresh memory of ours (16-aligned, in the page map) that nobody else uses.
+    /// The range is fresh carved memory of ours (16-aligned, in the page map) that nobody
+    /// else uses.
     pub unsafe fn carve_rest(&mut self, mut at: usize, end: usize) {
         for b in (0..SMALL_BUCKETS).rev() {
             while end - at >= stride_of(b) {
-                let blk = at as *mut Header;
-                let head = self.own().heads[b];
                 // SAFETY: the caller's promise; the block lies in the range.
-                unsafe {
-                    (*blk).tag = tag(State::Free, b);
-                    (*blk).link = head as usize;
-                }
-                self.own().heads[b] = blk;
+                let blk = unsafe { Carved::new(at as *mut _) };
+                blk.set_tag(tag(State::Free, b));
+                blk.set_link(self.own().heads[b].map_or(0, Carved::addr));
+                self.own().heads[b] = Some(blk);
                 add_room(&self.heap().room[b], -1);
                 at += stride_of(b);
             }
@@ -381,7 +371,7 @@ mod tests {
         owned
     }
 
-    fn took(t: Taken) -> *mut Header {
+    fn took(t: Taken) -> Carved {
         match t {
             Taken::Block(b) => b,
             Taken::Empty => panic!("empty"),
@@ -392,10 +382,10 @@ mod tests {
     #[test]
     fn blocks_carved_freed_and_taken_again_come_back_last_in_first_out() {
         let mut h = heap(4);
-        let a = h.carve(2);
-        let b = h.carve(2);
+        let a = h.carve(2).unwrap();
+        let b = h.carve(2).unwrap();
         assert_eq!(
-            b as usize - a as usize,
+            b.addr() - a.addr(),
             stride_of(2),
             "carved one after another"
         );
@@ -408,17 +398,15 @@ mod tests {
         assert_eq!(took(h.take(2)), a);
         assert!(matches!(h.take(2), Taken::Empty));
         assert_eq!((h.heap().mallocs(2), h.heap().frees(2)), (4, 2));
-        assert_eq!(unsafe { (*a).tag }, tag(State::Used, 2));
+        assert_eq!(a.tag(), tag(State::Used, 2));
     }
 
     #[test]
     fn a_clobbered_free_header_is_reported_not_followed() {
         let mut h = heap(1);
-        let a = h.carve(0);
-        unsafe {
-            h.put(a, 0);
-            (*a).tag = 0x4141_4141_4141_4141;
-        }
+        let a = h.carve(0).unwrap();
+        unsafe { h.put(a, 0) };
+        a.set_tag(0x4141_4141_4141_4141);
         assert!(matches!(h.take(0), Taken::Overwritten(p) if p == a));
         assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
     }
@@ -428,15 +416,14 @@ mod tests {
         let b = 6; // 1 KiB blocks: 63 a batch
         let limit = LIMITS[b] as usize;
         let mut h = heap((limit + 1) * stride_of(b) / os::page_size() + 2);
-        let blocks: std::vec::Vec<_> = (0..=limit).map(|_| h.carve(b)).collect();
-        assert!(blocks.iter().all(|p| !p.is_null()));
+        let blocks: std::vec::Vec<_> = (0..=limit).map(|_| h.carve(b).unwrap()).collect();
         for (i, &blk) in blocks.iter().enumerate() {
             let room = unsafe { h.put(blk, b) };
             assert_eq!(room, i < limit, "block {i}");
         }
-        let (first, n) = h.cut_batch(b);
+        let (first, n) = h.cut_batch(b).unwrap();
         assert_eq!(n, batch_len(b));
-        assert!(unsafe { list::holds(first, n, b) });
+        assert!(unsafe { list::holds(Some(first), n, b) });
         assert_eq!(h.heap().free_count(b) as usize, limit + 1 - n);
         assert_eq!(first, blocks[limit], "the batch is the most recently freed");
     }
@@ -444,25 +431,25 @@ mod tests {
     #[test]
     fn drained_blocks_leave_the_heap_and_adopted_ones_join_it() {
         let mut h = heap(2);
-        let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1)).collect();
+        let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1).unwrap()).collect();
         for &blk in &blocks {
             unsafe { h.put(blk, 1) };
         }
-        let mut lists: Lists = [(null_mut(), 0); SMALL_BUCKETS];
+        let mut lists: Lists = [(None, 0); SMALL_BUCKETS];
         h.drain(&mut lists);
         assert_eq!(lists[1].1, 5);
         assert_eq!(h.heap().free_count(1), 0);
         assert!(matches!(h.take(1), Taken::Empty));
-        unsafe { h.adopt(1, lists[1].0, 5) };
+        unsafe { h.adopt(1, lists[1].0.unwrap(), 5) };
         assert_eq!(h.heap().free_count(1), 5);
-        assert!(!took(h.take(1)).is_null());
+        took(h.take(1));
     }
 
     #[test]
     fn a_replaced_range_leaves_its_rest_as_free_blocks() {
         let page = os::page_size();
         let mut h = heap(1);
-        assert!(!h.carve(0).is_null());
+        assert!(h.carve(0).is_some());
         let mem = os::map(page) as usize;
         unsafe { h.replace_range(mem, page) };
         // Everything after the first 32-byte block of the old page became free blocks.
@@ -474,6 +461,10 @@ mod tests {
             rest - bytes < stride_of(0),
             "{bytes} of {rest} bytes became blocks"
         );
-        assert_eq!(h.carve(0) as usize, mem, "the new range is carved next");
+        assert_eq!(
+            h.carve(0).unwrap().addr(),
+            mem,
+            "the new range is carved next"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! buffers in a loop then does not pay a page fault for every page of every buffer. Anything
 //! larger, older or beyond that goes back to the OS at once.
 
-use crate::header::{self, Header, State, tag};
+use crate::header::{self, Carved, Header, State, tag};
 use crate::mapping::{self, LARGE_BLOCKS, LARGE_BYTES};
 use crate::size_class::{ALIGN, HEADER, bucket_of};
 use crate::{mapcache, os, purge, spans};
@@ -167,29 +167,24 @@ pub fn alloc_in_span(size: usize, align: usize) -> *mut u8 {
     } else {
         end
     };
-    let hdr = h as *mut Header;
-    // SAFETY: [h, end) is the span's memory, ours alone now.
-    unsafe {
-        (*hdr).tag = tag(State::Spanned, bucket_of(size));
-        (*hdr).link = end - h;
-    }
+    // SAFETY: [h, end) is the span's memory, carved and ours alone now.
+    let hdr = unsafe { Carved::new(h as *mut _) };
+    hdr.set_tag(tag(State::Spanned, bucket_of(size)));
+    hdr.set_link(end - h);
     p as *mut u8
 }
 
-/// Bytes usable from `p` in a block cut from a span.
-///
-/// # Safety
-/// `h` is the header of the live spanned block at `p`.
-pub unsafe fn spanned_usable(p: *mut u8, h: *mut Header) -> usize {
-    // SAFETY: the caller's promise.
-    h as usize + unsafe { (*h).link } - p as usize
+/// Bytes usable from `p` in the block cut from a span whose header is `h` (its link is the
+/// block's length, header included).
+pub fn spanned_usable(p: *mut u8, h: Carved) -> usize {
+    h.addr() + h.link() - p as usize
 }
 
 /// Gives a block cut from a span back as a span.
 ///
 /// # Safety
 /// `h` is the header of a live spanned block that the caller gives up.
-pub unsafe fn free_spanned(h: *mut Header) {
+pub unsafe fn free_spanned(h: Carved) {
     // SAFETY: the caller's promise; the block's memory becomes a span again.
-    unsafe { spans::add(h as usize, (*h).link) };
+    unsafe { spans::add(h.addr(), h.link()) };
 }

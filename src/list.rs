@@ -6,21 +6,37 @@
 //! and reports misuse), and a chain said to hold `n` blocks holds exactly `n` (checked in debug
 //! builds where a chain is walked anyway).
 
-use crate::header::{Header, State, tag};
+use crate::header::{Carved, State, tag};
 use crate::size_class::SMALL_BUCKETS;
 
-/// A chain and its length, per small bucket: what a heap gives a purge, and what a purge
-/// gives back.
-pub type Lists = [(*mut Header, usize); SMALL_BUCKETS];
+/// A chain (its first block, if any) and its length, per small bucket: what a heap gives a
+/// purge, and what a purge gives back.
+pub type Lists = [(Option<Carved>, usize); SMALL_BUCKETS];
+
+/// The block after `blk` on its chain.
+///
+/// # Safety
+/// The caller owns the chain `blk` is on (its links are bmalloc's: see `header`).
+#[inline(always)]
+pub unsafe fn next(blk: Carved) -> Option<Carved> {
+    // SAFETY: the caller's promise: the link names a carved header, or is 0.
+    unsafe { Carved::from_link(blk.link()) }
+}
 
 /// The block `n` links after `first`.
 ///
 /// # Safety
 /// The caller owns a chain of more than `n` blocks from `first`.
-pub unsafe fn nth(mut first: *mut Header, n: usize) -> *mut Header {
+pub unsafe fn nth(mut first: Carved, n: usize) -> Carved {
     for _ in 0..n {
         // SAFETY: the caller's promise: every block up to the n-th is on the chain.
-        first = unsafe { (*first).link } as *mut Header;
+        match unsafe { next(first) } {
+            Some(blk) => first = blk,
+            None => {
+                debug_assert!(false, "a chain shorter than promised");
+                break;
+            }
+        }
     }
     first
 }
@@ -28,13 +44,11 @@ pub unsafe fn nth(mut first: *mut Header, n: usize) -> *mut Header {
 /// The last block of a chain.
 ///
 /// # Safety
-/// The caller owns the non-empty chain from `first`.
-pub unsafe fn last_of(mut first: *mut Header) -> *mut Header {
-    // SAFETY: the caller's promise: the chain ends with a zero link.
-    unsafe {
-        while (*first).link != 0 {
-            first = (*first).link as *mut Header;
-        }
+/// The caller owns the chain from `first`.
+pub unsafe fn last_of(mut first: Carved) -> Carved {
+    // SAFETY: the caller's promise.
+    while let Some(n) = unsafe { next(first) } {
+        first = n;
     }
     first
 }
@@ -46,20 +60,19 @@ pub unsafe fn last_of(mut first: *mut Header) -> *mut Header {
 ///
 /// # Safety
 /// The caller owns the chain from `first`.
-pub unsafe fn holds(first: *mut Header, n: usize, b: usize) -> bool {
+pub unsafe fn holds(first: Option<Carved>, n: usize, b: usize) -> bool {
     let mut it = first;
     for _ in 0..n {
-        if it.is_null() {
+        let Some(blk) = it else {
             return false;
-        }
-        // SAFETY: the caller's promise.
-        if unsafe { (*it).tag } != tag(State::Free, b) {
+        };
+        if blk.tag() != tag(State::Free, b) {
             return true;
         }
-        // SAFETY: as above.
-        it = unsafe { (*it).link } as *mut Header;
+        // SAFETY: the caller's promise.
+        it = unsafe { next(blk) };
     }
-    it.is_null()
+    it.is_none()
 }
 
 #[cfg(test)]
@@ -67,23 +80,16 @@ mod tests {
     use super::*;
     use crate::header::TestCell;
 
-    /// Headers of `n` free blocks of bucket 2 in `cells`, chained in order.
-    fn chain(cells: &mut [TestCell]) -> *mut Header {
+    /// Headers of free blocks of bucket 2 in `cells`, chained in order.
+    fn chain(cells: &mut [TestCell]) -> Carved {
         let n = cells.len();
-        let base = cells.as_mut_ptr().cast::<Header>();
-        for i in 0..n {
-            // SAFETY: each cell is 32 bytes, two Headers; we write the first of each.
-            unsafe {
-                let h = base.add(2 * i);
-                (*h).tag = tag(State::Free, 2);
-                (*h).link = if i + 1 < n {
-                    base.add(2 * i + 2) as usize
-                } else {
-                    0
-                };
-            }
+        let at = |i: usize| unsafe { Carved::new((&mut cells[i] as *mut TestCell).cast()) };
+        let blocks: std::vec::Vec<Carved> = (0..n).map(at).collect();
+        for (i, b) in blocks.iter().enumerate() {
+            b.set_tag(tag(State::Free, 2));
+            b.set_link(blocks.get(i + 1).map_or(0, |n| n.addr()));
         }
-        base
+        blocks[0]
     }
 
     #[test]
@@ -92,20 +98,21 @@ mod tests {
         let first = chain(&mut cells);
         unsafe {
             assert_eq!(nth(first, 0), first);
-            assert_eq!(nth(first, 3), first.add(6));
-            assert_eq!(last_of(first), first.add(8));
+            assert_eq!(nth(first, 3).addr(), first.addr() + 3 * 32);
+            assert_eq!(last_of(first).addr(), first.addr() + 4 * 32);
         }
     }
 
     #[test]
-    fn holds_checks_length_and_tags() {
+    fn holds_checks_the_length() {
         let mut cells = [TestCell::default(); 5];
-        let first = chain(&mut cells);
+        let head = chain(&mut cells);
+        let first = Some(head);
         unsafe {
             assert!(holds(first, 5, 2));
             assert!(!holds(first, 4, 2), "too short a count");
             assert!(!holds(first, 6, 2), "too long a count");
-            (*first.add(4)).tag = 0;
+            nth(head, 2).set_tag(0);
             assert!(
                 holds(first, 9, 2),
                 "a clobbered tag is the program's doing: misuse, reported elsewhere"

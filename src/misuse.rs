@@ -3,7 +3,7 @@
 
 use crate::console;
 use crate::fmt::{Fd, Writer};
-use crate::header::{self, Header};
+use crate::header::Carved;
 use crate::os;
 
 /// The C call on whose behalf bmalloc works, as misuse messages name it.
@@ -93,8 +93,8 @@ pub fn report(call: Call, p: *const u8, fault: Fault) -> ! {
 
 /// A free block that `call` took from a list had its header clobbered.
 #[cold]
-pub fn free_block_overwritten(call: Call, blk: *mut Header) -> ! {
-    report(call, header::user_of(blk), Fault::FreeBlockOverwritten)
+pub fn free_block_overwritten(call: Call, blk: Carved) -> ! {
+    report(call, blk.user(), Fault::FreeBlockOverwritten)
 }
 
 /// For internal failures that must never happen (such as the library allocating through

@@ -4,7 +4,7 @@
 //! A pointer is ours only if it is 16-aligned and the page of the header in front of it is
 //! marked in the page map; only then is the header read. Its tag must then be one of ours.
 
-use crate::header::{self, Header, State};
+use crate::header::{self, Carved, Header, State};
 use crate::misuse::{self, Call, Fault};
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, payload_of};
 use crate::{large, pagemap};
@@ -14,13 +14,13 @@ use crate::{large, pagemap};
 #[derive(Clone, Copy)]
 pub enum Block {
     /// A used block of a small bucket.
-    Small { h: *mut Header, bucket: usize },
+    Small { h: Carved, bucket: usize },
     /// A large block with a mapping of its own.
     Large { h: *mut Header, bucket: usize },
     /// A large block cut from a span.
-    Spanned { h: *mut Header, bucket: usize },
+    Spanned { h: Carved, bucket: usize },
     /// An over-aligned pointer inside the small block whose user pointer is `outer`.
-    Aligned { inner: *mut Header, outer: *mut u8 },
+    Aligned { inner: Carved, outer: *mut u8 },
 }
 
 /// Checks a pointer handed to `call` and says what it is; reports misuse and aborts.
@@ -34,15 +34,29 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
     }
     // SAFETY: the header's page is ours and mapped.
     let (tag, link) = unsafe { ((*h).tag, (*h).link) };
+    // A small, spanned or aligned tag on a page of ours is the header of a block in carved
+    // memory (a tag forged inside a large block would be the program's own undefined
+    // behaviour, as in any allocator).
+    // SAFETY: for the arms that use it, as just said; the address is 16-aligned.
+    let carved = || unsafe { Carved::new(h) };
     match header::decode(tag) {
-        Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => Block::Small { h, bucket },
+        Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => Block::Small {
+            h: carved(),
+            bucket,
+        },
         Some((State::Large, bucket)) if large::header_ok(h) => Block::Large { h, bucket },
-        Some((State::Spanned, bucket)) => Block::Spanned { h, bucket },
+        Some((State::Spanned, bucket)) => Block::Spanned {
+            h: carved(),
+            bucket,
+        },
         Some((State::Aligned, _)) => {
             // The link is the distance back to the holding block's pointer.
             let outer = (p as usize).wrapping_sub(link) as *mut u8;
             if link % ALIGN == 0 && (HEADER..=SMALL_MAX).contains(&link) && is_small(outer) {
-                Block::Aligned { inner: h, outer }
+                Block::Aligned {
+                    inner: carved(),
+                    outer,
+                }
             } else {
                 misuse::report(call, p, Fault::BadHeader)
             }
@@ -86,8 +100,7 @@ impl Block {
             Block::Small { bucket, .. } => payload_of(bucket),
             // SAFETY: `inspect` checked the header.
             Block::Large { h, .. } => unsafe { large::usable(p, h) },
-            // SAFETY: as above.
-            Block::Spanned { h, .. } => unsafe { large::spanned_usable(p, h) },
+            Block::Spanned { h, .. } => large::spanned_usable(p, h),
             Block::Aligned { outer, .. } => {
                 let outer_bucket = small_bucket(outer).unwrap_or(0);
                 payload_of(outer_bucket) - (p as usize - outer as usize)

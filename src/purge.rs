@@ -9,12 +9,11 @@
 //! goes on. Nobody waits.
 
 use crate::exchange::{self, STAMP_MASK};
-use crate::header::Header;
+use crate::header::Carved;
 use crate::heap::{OwnedHeap, batch_len};
 use crate::list::{self, Lists};
 use crate::size_class::{SMALL_BUCKETS, stride_of};
 use crate::{mapcache, options, os, runs};
-use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Most bytes the exchange keeps for reuse before it purges what it is given.
@@ -110,17 +109,17 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
         return None;
     }
     let now = os::now_ms() & STAMP_MASK;
-    let mut lists: Lists = [(null_mut(), 0); SMALL_BUCKETS];
+    let mut lists: Lists = [(None, 0); SMALL_BUCKETS];
     if let Some(h) = h {
         h.drain(&mut lists);
     }
-    for (b, list) in lists.iter_mut().enumerate() {
+    for (b, chain) in lists.iter_mut().enumerate() {
         for (batch, n, stamp) in exchange::take_all(b) {
             if pick(now, stamp) {
                 // Chain the batch in front of this bucket's list.
                 // SAFETY: we own every batch taken; `last_of` finds this one's end.
-                unsafe { (*list::last_of(batch)).link = list.0 as usize };
-                *list = (batch, list.1 + n);
+                unsafe { list::last_of(batch) }.set_link(chain.0.map_or(0, Carved::addr));
+                *chain = (Some(batch), chain.1 + n);
             } else {
                 // SAFETY: a batch we took, handed back as it was.
                 unsafe { exchange::give(b, batch, n, stamp) };
@@ -133,8 +132,8 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
     // them; blocks the purge had no room to examine count as new arrivals.
     let kept_stamp = now.wrapping_sub(1) & STAMP_MASK;
     let mut kept = 0;
-    for (b, (&(list, n), &(rest, rest_n))) in lists.iter().zip(unexamined.iter()).enumerate() {
-        requeue(b, list, n, kept_stamp);
+    for (b, (&(chain, n), &(rest, rest_n))) in lists.iter().zip(unexamined.iter()).enumerate() {
+        requeue(b, chain, n, kept_stamp);
         requeue(b, rest, rest_n, now);
         kept += n * stride_of(b);
     }
@@ -146,15 +145,14 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
 }
 
 /// Hands a chain of `n` free blocks of bucket `b` back to the exchange in batches.
-fn requeue(b: usize, mut chain: *mut Header, mut n: usize, stamp: u64) {
-    while n > 0 {
+fn requeue(b: usize, mut chain: Option<Carved>, mut n: usize, stamp: u64) {
+    while let Some(first) = chain.filter(|_| n > 0) {
         let len = n.min(batch_len(b));
-        let first = chain;
         // SAFETY: we own the chain, which holds n >= len blocks; `last` is the len-th.
         unsafe {
             let last = list::nth(first, len - 1);
-            chain = (*last).link as *mut Header;
-            (*last).link = 0;
+            chain = list::next(last);
+            last.set_link(0);
             exchange::give(b, first, len, stamp);
         }
         n -= len;

@@ -59,15 +59,11 @@ pub fn get(id: usize) -> Option<&'static Heap> {
 }
 
 /// The calling thread's own heap, if it has one: the fast paths' way in (one TLS load).
-///
-/// # Safety
-/// No other handle of the calling thread lives while this one does.
 #[inline(always)]
-pub unsafe fn mine() -> Option<OwnedHeap> {
+pub fn mine() -> Option<OwnedHeap> {
     let v = tls::get();
     if v > EXITED {
-        // SAFETY: a slot value above EXITED is the heap this thread claimed in `attach`; the
-        // caller's promise makes the handle the only one.
+        // SAFETY: a slot value above EXITED is the heap this thread claimed in `attach`.
         Some(unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })
     } else {
         None
@@ -78,11 +74,8 @@ pub unsafe fn mine() -> Option<OwnedHeap> {
 /// allocation), or for a thread whose exit hook already parked its heap (glibc frees thread
 /// resources late), a parked heap borrowed for the call. `f` gets None only when no heap can
 /// be had at all (the OS is out of memory).
-///
-/// # Safety
-/// No other handle of the calling thread lives while `f` runs.
 #[cold]
-pub unsafe fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
+pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
     match tls::get() {
         0 => match attach() {
             Some(mut h) => f(Some(&mut h)),
@@ -96,8 +89,7 @@ pub unsafe fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
             }
             None => f(None),
         },
-        // SAFETY: the caller's promise.
-        _ => f(unsafe { mine() }.as_mut()),
+        _ => f(mine().as_mut()),
     }
 }
 
@@ -239,10 +231,8 @@ mod tests {
     fn threads_attach_their_own_heap_and_park_it_when_they_exit() {
         let _alone = crate::tests_alone();
         let id = std::thread::spawn(|| {
-            // SAFETY: no other handle of this thread lives.
-            let id = unsafe { with_heap(|h| h.expect("a heap").heap().id()) };
-            // SAFETY: as above.
-            let again = unsafe { mine() }.expect("attached").heap().id();
+            let id = with_heap(|h| h.expect("a heap").heap().id());
+            let again = mine().expect("attached").heap().id();
             assert_eq!(id, again, "the thread keeps its heap");
             id
         })

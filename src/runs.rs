@@ -7,13 +7,12 @@
 //! exactly one span; no kept block lies in a span; a released page holds no kept block's
 //! header and no span record.
 
-use crate::header::Header;
-use crate::list::Lists;
+use crate::header::Carved;
+use crate::list::{self, Lists};
 use crate::size_class::{SMALL_BUCKETS, stride_of};
 use crate::stack::Stack;
 use crate::{os, release, spans};
 use core::cell::UnsafeCell;
-use core::ptr::null_mut;
 
 /// The least a run must release to become a span: a span's first page is written again to
 /// record it, so smaller runs would give back little.
@@ -50,7 +49,7 @@ pub unsafe fn coalesce(lists: &mut Lists) -> (Lists, usize) {
     addrs.sort_unstable();
     let mut kept = Kept {
         lists,
-        tails: [null_mut(); SMALL_BUCKETS],
+        tails: [None; SMALL_BUCKETS],
     };
     let mut merged = 0;
     let mut start = 0;
@@ -68,46 +67,48 @@ pub unsafe fn coalesce(lists: &mut Lists) -> (Lists, usize) {
 /// that find no room are recorded again.
 fn gather(lists: &mut Lists, scratch: &mut [usize]) -> (usize, Lists) {
     let mut i = 0;
-    let mut rest = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
-    for (list, rest) in lists.iter_mut().zip(rest.iter_mut()) {
-        let mut blk = list.0;
+    let mut rest: Lists = [(None, 0); SMALL_BUCKETS];
+    for (chain, rest) in lists.iter_mut().zip(rest.iter_mut()) {
+        let mut blk = chain.0;
         let mut taken = 0;
-        while !blk.is_null() && i < scratch.len() {
-            scratch[i] = blk as usize;
+        while let Some(b) = blk.filter(|_| i < scratch.len()) {
+            scratch[i] = b.addr();
             i += 1;
             taken += 1;
             // SAFETY: the caller owns every block of the lists.
-            blk = unsafe { (*blk).link } as *mut Header;
+            blk = unsafe { list::next(b) };
         }
-        *rest = (blk, if blk.is_null() { 0 } else { list.1 - taken });
-        *list = (null_mut(), 0);
+        *rest = (blk, if blk.is_none() { 0 } else { chain.1 - taken });
+        *chain = (None, 0);
     }
     let mut span = spans::take_all();
-    while !span.is_null() {
-        let next = Stack::next(span);
+    while let Some(s) = span {
+        span = Stack::next(s);
         if i < scratch.len() {
-            scratch[i] = span as usize;
+            scratch[i] = s.addr();
             i += 1;
         } else {
             // SAFETY: a span we took, recorded again as it was.
-            unsafe { spans::add(span as usize, spans::len_of(span)) };
+            unsafe { spans::add(s.addr(), spans::len_of(s)) };
         }
-        span = next;
     }
     (i, rest)
 }
 
+/// The header at an address in the scratch.
+fn at(addr: usize) -> Carved {
+    // SAFETY: the scratch holds only headers of free blocks and spans that the purge took
+    // (`gather`), all in carved memory.
+    unsafe { Carved::new(addr as *mut _) }
+}
+
 /// Bytes a free block or a span at `addr` covers.
 fn extent(addr: usize) -> usize {
-    let h = addr as *mut Header;
-    // SAFETY: addresses in the scratch are blocks and spans the purge owns; a block's tag
-    // names its bucket.
-    unsafe {
-        if spans::is_span(h) {
-            spans::len_of(h)
-        } else {
-            stride_of(((*h).tag & 0xff) as usize)
-        }
+    let h = at(addr);
+    if spans::is_span(h) {
+        spans::len_of(h)
+    } else {
+        stride_of((h.tag() & 0xff) as usize)
     }
 }
 
@@ -124,30 +125,26 @@ fn run_end(addrs: &[usize], start: usize) -> usize {
 /// The blocks and spans a purge keeps, rebuilt in address order.
 struct Kept<'a> {
     lists: &'a mut Lists,
-    tails: [*mut Header; SMALL_BUCKETS],
+    tails: [Option<Carved>; SMALL_BUCKETS],
 }
 
 impl Kept<'_> {
     fn keep(&mut self, addr: usize) {
-        let blk = addr as *mut Header;
-        // SAFETY: the purge owns the block or span at `addr`.
-        if unsafe { spans::is_span(blk) } {
+        let blk = at(addr);
+        if spans::is_span(blk) {
             // SAFETY: a span we took; its record still holds its length.
             unsafe { spans::add(addr, spans::len_of(blk)) };
             return;
         }
-        // SAFETY: as above; the block goes to the end of its bucket's list.
-        unsafe {
-            let b = ((*blk).tag & 0xff) as usize;
-            (*blk).link = 0;
-            if self.tails[b].is_null() {
-                self.lists[b].0 = blk;
-            } else {
-                (*self.tails[b]).link = addr;
-            }
-            self.tails[b] = blk;
-            self.lists[b].1 += 1;
+        // The block goes to the end of its bucket's list.
+        let b = (blk.tag() & 0xff) as usize;
+        blk.set_link(0);
+        match self.tails[b] {
+            None => self.lists[b].0 = Some(blk),
+            Some(tail) => tail.set_link(addr),
         }
+        self.tails[b] = Some(blk);
+        self.lists[b].1 += 1;
     }
 }
 
@@ -170,8 +167,7 @@ fn make_span(run: &[usize], kept: &mut Kept) -> usize {
     let mut span: Option<(usize, usize)> = None;
     let mut parts = 0;
     for &a in run {
-        // SAFETY: the purge owns every element of the run.
-        let spans_in = unsafe { spans::is_span(a as *mut Header) } && a + extent(a) > from;
+        let spans_in = spans::is_span(at(a)) && a + extent(a) > from;
         if (spans_in || a >= from) && a < to {
             let stop = a + extent(a);
             span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
@@ -183,10 +179,7 @@ fn make_span(run: &[usize], kept: &mut Kept) -> usize {
     // A run of spans alone has nothing to give back: a span's pages went back when it was
     // made, and nobody touches them until it is carved. Without that test every purge would
     // call madvise again for every span there is.
-    // SAFETY: the purge owns every element of the run.
-    let only_spans = run
-        .iter()
-        .all(|&a| unsafe { spans::is_span(a as *mut Header) });
+    let only_spans = run.iter().all(|&a| spans::is_span(at(a)));
     if !only_spans {
         // With no span (one free block larger than the pages, kept), its inner pages still go.
         give_back(from, to, span.map_or(0, |(s, _)| s & !(page - 1)));
@@ -257,21 +250,21 @@ mod tests {
     }
 
     /// A list through the given header addresses, in the given order.
-    fn chain(addrs: &[usize]) -> *mut Header {
+    fn chain(addrs: &[usize]) -> Option<Carved> {
         for w in addrs.windows(2) {
-            unsafe { (*(w[0] as *mut Header)).link = w[1] };
+            at(w[0]).set_link(w[1]);
         }
         if let Some(&l) = addrs.last() {
-            unsafe { (*(l as *mut Header)).link = 0 };
+            at(l).set_link(0);
         }
-        addrs.first().map_or(null_mut(), |&a| a as *mut Header)
+        addrs.first().map(|&a| at(a))
     }
 
-    fn collect(mut list: *mut Header) -> Vec<usize> {
+    fn collect(mut list: Option<Carved>) -> Vec<usize> {
         let mut v = Vec::new();
-        while !list.is_null() {
-            v.push(list as usize);
-            list = unsafe { (*list).link } as *mut Header;
+        while let Some(b) = list {
+            v.push(b.addr());
+            list = unsafe { crate::list::next(b) };
         }
         v
     }
@@ -281,9 +274,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let a = start + i * stride;
-                unsafe {
-                    (*(a as *mut Header)).tag = crate::header::tag(crate::header::State::Free, b)
-                };
+                at(a).set_tag(crate::header::tag(crate::header::State::Free, b));
                 a
             })
             .collect()
@@ -301,7 +292,7 @@ mod tests {
         let big_start = start + 1000 * stride_of(2);
         let big = free_blocks(big_start, 5, (mem + len - big_start) / stride_of(5));
         // Leave out small block 10: the run breaks there (blocks 0..10 cover no whole page).
-        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        let mut lists = [(None, 0usize); SMALL_BUCKETS];
         let mut addrs_small: Vec<usize> =
             small.iter().copied().filter(|&a| a != small[10]).collect();
         addrs_small.reverse();
@@ -356,7 +347,7 @@ mod tests {
         // madvise per span per purge) would zero it.
         let mark = (mem + len - 8) as *mut u64;
         unsafe { mark.write(0x5eed) };
-        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        let mut lists = [(None, 0usize); SMALL_BUCKETS];
         release(&mut lists);
         assert_eq!(
             unsafe { mark.read() },
@@ -383,7 +374,7 @@ mod tests {
         let second_at = mem + per * stride_of(2) + 16;
         let second = free_blocks(second_at, 2, (mem + len - second_at) / stride_of(2));
         let all: Vec<usize> = first.iter().chain(&second).copied().collect();
-        let mut lists = [(null_mut::<Header>(), 0usize); SMALL_BUCKETS];
+        let mut lists = [(None, 0usize); SMALL_BUCKETS];
         lists[2] = (chain(&all), all.len());
         release(&mut lists);
         let (span_at, span_len) = spans::take().expect("a span");

@@ -7,7 +7,7 @@
 //! link. Invariant: a span is at least 32 bytes long, 16-aligned, and lies in memory of ours
 //! that stays mapped.
 
-use crate::header::Header;
+use crate::header::Carved;
 use crate::size_class::ALIGN;
 use crate::stack::Stack;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -18,79 +18,62 @@ static SPANS: Stack = Stack::new();
 pub static BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether a header is a span's record (tag 0) rather than a free block's.
-///
-/// # Safety
-/// `h` is the header of a free block or a span that the caller owns.
-pub unsafe fn is_span(h: *mut Header) -> bool {
-    // SAFETY: the caller's promise.
-    unsafe { (*h).tag == 0 }
+pub fn is_span(h: Carved) -> bool {
+    h.tag() == 0
 }
 
-/// The length of the span recorded at `h`.
-///
-/// # Safety
-/// `h` is a span record that the caller owns.
-pub unsafe fn len_of(h: *mut Header) -> usize {
-    // SAFETY: the caller's promise: a span record's link is its length.
-    unsafe { (*h).link }
+/// The length of the span recorded at `h` (its link).
+pub fn len_of(h: Carved) -> usize {
+    h.link()
 }
 
-/// Records `[start, start + len)`, memory of ours that nobody uses, as a span.
+/// Records `[start, start + len)` as a span.
 ///
 /// # Safety
-/// The range is memory of ours, in no block or span, that stays mapped.
+/// The range is carved memory of ours, in no block or span, that nobody uses.
 pub unsafe fn add(start: usize, len: usize) {
     debug_assert!(start % ALIGN == 0 && len >= 32, "span {start:#x}+{len:#x}");
-    let span = start as *mut Header;
-    // SAFETY: the caller's promise: the span's first 32 bytes are ours to write.
-    unsafe {
-        (*span).tag = 0;
-        (*span).link = len;
-    }
+    // SAFETY: the caller's promise.
+    let span = unsafe { Carved::new(start as *mut _) };
+    span.set_tag(0);
+    span.set_link(len);
     BYTES.fetch_add(len, Relaxed);
     SPANS.push(span);
 }
 
 /// A span to carve: (start, length), or None.
 pub fn take() -> Option<(usize, usize)> {
-    let span = SPANS.pop();
-    if span.is_null() {
-        return None;
-    }
-    // SAFETY: the span is ours now.
-    let len = unsafe { len_of(span) };
+    let span = SPANS.pop()?;
+    let len = len_of(span);
     BYTES.fetch_sub(len, Relaxed);
-    Some((span as usize, len))
+    Some((span.addr(), len))
 }
 
 /// A span of at least `need` bytes: (start, length), or None. Spans too small are put back.
 pub fn take_fitting(need: usize) -> Option<(usize, usize)> {
     let mut all = SPANS.take_all();
     let mut found = None;
-    while !all.is_null() {
-        let next = Stack::next(all);
-        // SAFETY: we took every span; each is ours until pushed again.
-        let len = unsafe { len_of(all) };
+    while let Some(span) = all {
+        all = Stack::next(span);
+        let len = len_of(span);
         if found.is_none() && len >= need {
             BYTES.fetch_sub(len, Relaxed);
-            found = Some((all as usize, len));
+            found = Some((span.addr(), len));
         } else {
-            SPANS.push(all);
+            SPANS.push(span);
         }
-        all = next;
     }
     found
 }
 
 /// Every span at once, chained through their stack links (`Stack::next`): a purge merges them
 /// with its free blocks and records the result again with `add`.
-pub fn take_all() -> *mut Header {
+pub fn take_all() -> Option<Carved> {
     let all = SPANS.take_all();
     let mut it = all;
-    while !it.is_null() {
-        // SAFETY: we took every span.
-        BYTES.fetch_sub(unsafe { len_of(it) }, Relaxed);
-        it = Stack::next(it);
+    while let Some(span) = it {
+        BYTES.fetch_sub(len_of(span), Relaxed);
+        it = Stack::next(span);
     }
     all
 }

@@ -9,7 +9,7 @@
 //! a stale value is simply discarded when the swap fails. Nobody waits: a failed swap means
 //! another thread succeeded.
 
-use crate::header::{self, Header};
+use crate::header::Carved;
 use core::sync::atomic::{AtomicUsize, Ordering::*};
 
 #[repr(C, align(16))]
@@ -24,13 +24,11 @@ impl Default for Stack {
     }
 }
 
-/// The word in an item that links it to the next item below it.
-fn link(item: *mut Header) -> &'static AtomicUsize {
-    debug_assert!(item as usize % 16 == 0, "stack items are block headers");
-    // SAFETY: items are free blocks or span records, in memory that is never unmapped (see
-    // `header::payload`). Reads of the link may race with a new owner's writes when the item
-    // was popped meanwhile: the value is then discarded (see the module doc).
-    unsafe { &header::payload(item).next }
+/// An item's address read back from the stack.
+fn item(addr: usize) -> Option<Carved> {
+    // SAFETY: only carved headers are ever pushed (`push` takes a `Carved`), so any non-zero
+    // top or link is one.
+    unsafe { Carved::from_link(addr) }
 }
 
 impl Stack {
@@ -42,47 +40,45 @@ impl Stack {
     }
 
     /// Pushes an item the caller owns.
-    pub fn push(&self, item: *mut Header) {
-        debug_assert!(!item.is_null());
+    pub fn push(&self, item: Carved) {
         loop {
             let version = self.version.load(Acquire);
             let top = self.top.load(Acquire);
-            link(item).store(top, Relaxed);
-            if self.swap(top, version, item as usize) {
+            item.payload().next.store(top, Relaxed);
+            if self.swap(top, version, item.addr()) {
                 return;
             }
         }
     }
 
-    /// Pops the top item, which then belongs to the caller; null if the stack is empty.
-    pub fn pop(&self) -> *mut Header {
+    /// Pops the top item, which then belongs to the caller.
+    pub fn pop(&self) -> Option<Carved> {
         loop {
             let version = self.version.load(Acquire);
-            let top = self.top.load(Acquire);
-            if top == 0 {
-                return core::ptr::null_mut();
-            }
-            let next = link(top as *mut Header).load(Relaxed);
-            if self.swap(top, version, next) {
-                return top as *mut Header;
+            let top = item(self.top.load(Acquire))?;
+            // A racing read when another thread popped `top` meanwhile: the swap then fails
+            // and the value is discarded (see the module doc).
+            let next = top.payload().next.load(Relaxed);
+            if self.swap(top.addr(), version, next) {
+                return Some(top);
             }
         }
     }
 
     /// Takes every item at once: the old top, whose links lead through all of them.
-    pub fn take_all(&self) -> *mut Header {
+    pub fn take_all(&self) -> Option<Carved> {
         loop {
             let version = self.version.load(Acquire);
             let top = self.top.load(Acquire);
             if top == 0 || self.swap(top, version, 0) {
-                return top as *mut Header;
+                return item(top);
             }
         }
     }
 
-    /// The item below `item` in a list taken with `take_all` (the caller owns them all).
-    pub fn next(item: *mut Header) -> *mut Header {
-        link(item).load(Relaxed) as *mut Header
+    /// The item below `it` in a list taken with `take_all` (the caller owns them all).
+    pub fn next(it: Carved) -> Option<Carved> {
+        item(it.payload().next.load(Relaxed))
     }
 
     /// Replaces (old_top, old_version) with (new_top, old_version + 1) if nobody changed them.
@@ -139,29 +135,32 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
+    use crate::header::TestCell;
+
     /// Items for tests: 32-byte cells (a header and 16 payload bytes).
-    fn items(n: usize) -> Vec<crate::header::TestCell> {
-        std::vec![crate::header::TestCell::default(); n]
+    fn items(n: usize) -> Vec<TestCell> {
+        std::vec![TestCell::default(); n]
+    }
+
+    fn carved(c: &mut TestCell) -> Carved {
+        unsafe { Carved::new((c as *mut TestCell).cast()) }
     }
 
     #[test]
     fn last_in_first_out() {
         let mut cells = items(3);
         let s = Stack::new();
-        let p: Vec<*mut Header> = cells
-            .iter_mut()
-            .map(|c| (c as *mut crate::header::TestCell).cast())
-            .collect();
-        assert!(s.pop().is_null());
+        let p: Vec<Carved> = cells.iter_mut().map(carved).collect();
+        assert!(s.pop().is_none());
         for &i in &p {
             s.push(i);
         }
-        assert_eq!(s.pop(), p[2]);
-        assert_eq!(s.pop(), p[1]);
+        assert_eq!(s.pop(), Some(p[2]));
+        assert_eq!(s.pop(), Some(p[1]));
         s.push(p[2]);
-        assert_eq!(s.pop(), p[2]);
-        assert_eq!(s.pop(), p[0]);
-        assert!(s.pop().is_null());
+        assert_eq!(s.pop(), Some(p[2]));
+        assert_eq!(s.pop(), Some(p[0]));
+        assert!(s.pop().is_none());
     }
 
     #[test]
@@ -169,32 +168,32 @@ mod tests {
         let mut cells = items(4);
         let s = Stack::new();
         for c in cells.iter_mut() {
-            s.push((c as *mut crate::header::TestCell).cast());
+            s.push(carved(c));
         }
         let mut n = 0;
         let mut it = s.take_all();
-        while !it.is_null() {
+        while let Some(i) = it {
             n += 1;
-            it = Stack::next(it);
+            it = Stack::next(i);
         }
         assert_eq!(n, 4);
-        assert!(s.pop().is_null());
+        assert!(s.pop().is_none());
     }
 
     #[test]
     fn the_version_changes_with_every_swap() {
         let mut cells = items(1);
         let s = Stack::new();
-        let p: *mut Header = (&mut cells[0] as *mut crate::header::TestCell).cast();
+        let p = carved(&mut cells[0]);
         s.push(p);
         let v = s.version.load(Relaxed);
-        assert_eq!(s.pop(), p);
+        assert_eq!(s.pop(), Some(p));
         s.push(p);
         // Same top as before, newer version: a pop that read the old pair must fail.
-        assert_eq!(s.top.load(Relaxed), p as usize);
+        assert_eq!(s.top.load(Relaxed), p.addr());
         assert_eq!(s.version.load(Relaxed), v + 2);
         assert!(
-            !s.swap(p as usize, v, 0),
+            !s.swap(p.addr(), v, 0),
             "a swap with a stale version must fail"
         );
     }
@@ -214,8 +213,8 @@ mod tests {
                 scope.spawn(move || {
                     // Each thread pushes only items it owns: its own at first, then whatever
                     // it popped in the previous round.
-                    let mut owned: Vec<*mut Header> = (0..PER)
-                        .map(|i| (base + (t * PER + i) * 32) as *mut Header)
+                    let mut owned: Vec<Carved> = (0..PER)
+                        .map(|i| unsafe { Carved::new((base + (t * PER + i) * 32) as *mut _) })
                         .collect();
                     for round in 0..ROUNDS {
                         for &i in &owned {
@@ -224,8 +223,9 @@ mod tests {
                         owned.clear();
                         for _ in 0..PER {
                             let p = s.pop();
-                            assert!(!p.is_null(), "round {round}: stack ran dry early");
-                            owned.push(p);
+                            owned.push(
+                                p.unwrap_or_else(|| panic!("round {round}: stack ran dry early")),
+                            );
                         }
                     }
                     for &i in &owned {
@@ -235,12 +235,8 @@ mod tests {
             }
         });
         let mut seen = std::collections::HashSet::new();
-        loop {
-            let p = s.pop();
-            if p.is_null() {
-                break;
-            }
-            assert!(seen.insert(p as usize), "an item came out twice");
+        while let Some(p) = s.pop() {
+            assert!(seen.insert(p.addr()), "an item came out twice");
         }
         assert_eq!(seen.len(), PER * THREADS);
     }

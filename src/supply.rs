@@ -3,19 +3,19 @@
 //! that carves new blocks from its range, which it renews from a span of purged memory or a
 //! new chunk from the OS, and as a last resort from what a purge of everything frees.
 
-use crate::header::Header;
+use crate::header::Carved;
 use crate::heap::{CHUNK, OwnedHeap};
 use crate::size_class::stride_of;
 use crate::{exchange, mapping, os, purge, spans};
-use core::ptr::null_mut;
 
 /// Hands a batch of bucket `b` to the exchange: `h`'s list is over its limit.
 #[cold]
 pub fn hand_over(h: &mut OwnedHeap, b: usize) {
-    let (first, n) = h.cut_batch(b);
-    // SAFETY: the batch was just cut from our list: n free blocks of bucket b, ours.
-    unsafe { exchange::give(b, first, n, os::now_ms()) };
-    purge::after_hand_over(h);
+    if let Some((first, n)) = h.cut_batch(b) {
+        // SAFETY: the batch was just cut from our list: n free blocks of bucket b, ours.
+        unsafe { exchange::give(b, first, n, os::now_ms()) };
+        purge::after_hand_over(h);
+    }
 }
 
 /// `hand_over` for a handle passed on by value: the free fast path then keeps it in a
@@ -38,17 +38,11 @@ pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
 }
 
 /// Carves a new used block of bucket `b`, renewing the heap's range when it is used up: its
-/// header, or null when the OS has no memory.
+/// header, or None when the OS has no memory.
 #[inline(never)]
-pub fn carve(h: &mut OwnedHeap, b: usize) -> *mut Header {
-    let blk = h.carve(b);
-    if !blk.is_null() {
-        return blk;
-    }
-    if !renew_range(h, stride_of(b)) {
-        return null_mut();
-    }
+pub fn carve(h: &mut OwnedHeap, b: usize) -> Option<Carved> {
     h.carve(b)
+        .or_else(|| renew_range(h, stride_of(b)).then(|| h.carve(b)).flatten())
 }
 
 /// Replaces the heap's carving range with a span of purged memory or a new chunk from the OS,
