@@ -1,10 +1,13 @@
 # bmalloc: `make` builds target/release/libbmalloc.so; `make test` runs every test.
 CARGO ?= cargo
 LIB := target/release/libbmalloc.so
+# The same library with every debug_assert! on (Cargo profile `checked`): the invariants of
+# docs/DESIGN.md are checked while the tests run.
+CHECKED_LIB := target/checked/libbmalloc.so
 STRESS_SECONDS ?= 600
 BENCH_ARGS ?=
 
-.PHONY: all lib test unit asan miri preload check bench compat stress clean
+.PHONY: all lib test unit asan miri preload checked check bench compat stress clean
 
 all: lib
 
@@ -12,11 +15,13 @@ lib:
 	$(CARGO) build --release
 
 # Unit tests run with the system allocator (the symbols are exported only from real builds);
-# the preload tests run C programs and real programs on the built library.
-test: lib unit asan preload
+# the preload tests run C programs and real programs on the built library, then again on the
+# checked library.
+test: lib unit asan preload checked
 
+# The unit, layering and property tests, with the invariants asserted.
 unit:
-	BMALLOC_STATS=0 $(CARGO) test --release --no-default-features
+	BMALLOC_STATS=0 $(CARGO) test --profile checked --no-default-features
 
 # The unit and property tests again under AddressSanitizer. The stable compiler ships ASan's
 # runtime; RUSTC_BOOTSTRAP=1 lets it take the -Z flag. The library is built without its C
@@ -35,13 +40,20 @@ miri:
 preload: lib
 	preload-tests/run
 
+# The preload tests on the checked library: a broken invariant aborts with its place in the
+# source ("bmalloc: internal error: panicked at src/heap.rs:...").
+checked:
+	$(CARGO) build --profile checked
+	BMALLOC_LIB=$(CURDIR)/$(CHECKED_LIB) preload-tests/run
+
 # Formatting and lints, as CI would want them.
 check:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release -- -D warnings
+	$(CARGO) clippy --release --all-targets --no-default-features -- -D warnings
 
 bench: lib
-	scripts/bench $(BENCH_ARGS)
+	bench/run $(BENCH_ARGS)
 
 compat: lib
 	scripts/compat
