@@ -2,8 +2,9 @@
 //! and by Rust callers of the rlib. The fast paths (`malloc`, `free` of a small block) are
 //! straight-line code; everything else is in `#[cold]` functions below them.
 
-use crate::header::{self, Carved, Header, State};
+use crate::header::{self, Carved, State};
 use crate::heap::{OwnedHeap, Taken};
+use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of};
@@ -54,7 +55,7 @@ pub unsafe fn free(p: *mut u8) {
             if b < SMALL_BUCKETS {
                 // SAFETY: a used small block's header on a page of ours: carved memory (as in
                 // `pointer::inspect`), a block the caller gives up.
-                if !unsafe { h.put(Carved::new(hdr), b) } {
+                if !h.put(unsafe { Carved::new(hdr) }, b) {
                     // By value: the fast path keeps the handle in a register.
                     supply::hand_over_owned(h, b);
                 }
@@ -139,15 +140,13 @@ fn free_block(block: Block) {
     match block {
         Block::Small { h: hdr, bucket } => registry::with_heap(|heap| {
             let Some(heap) = heap else { return };
-            // SAFETY: `inspect` checked the block, which the caller gives up.
-            if !unsafe { heap.put(hdr, bucket) } {
+            if !heap.put(hdr, bucket) {
                 supply::hand_over(heap, bucket);
             }
         }),
         Block::Large { h, bucket } => {
             registry::with_heap(|heap| heap.map(|heap| heap.count_free(bucket)));
-            // SAFETY: `inspect` checked the block, which the caller gives up.
-            unsafe { large::free(h) };
+            h.free();
         }
         Block::Spanned { h, bucket } => {
             registry::with_heap(|heap| heap.map(|heap| heap.count_free(bucket)));
@@ -231,14 +230,16 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 }
 
 #[cold]
-fn resize_large(p: *mut u8, h: *mut Header, bucket: usize, size: usize) -> *mut u8 {
-    // SAFETY: `inspect` checked the large block at `p`, which the caller owns.
-    let q = unsafe { large::resize(p, h, size) };
-    let block = Block::Large { h, bucket };
-    if q.is_null() {
-        // mremap refused (or the block is over-aligned): copy instead.
-        return move_block(p, block, block.usable(p), size);
-    }
+fn resize_large(p: *mut u8, h: LargeBlock, bucket: usize, size: usize) -> *mut u8 {
+    let q = match h.resize(p, size) {
+        Ok(q) => q,
+        Err(h) => {
+            // mremap refused (or the block is over-aligned): copy instead.
+            let block = Block::Large { h, bucket };
+            let usable = block.usable(p);
+            return move_block(p, block, usable, size);
+        }
+    };
     let new_bucket = bucket_of(size);
     if new_bucket != bucket {
         registry::with_heap(|heap| {

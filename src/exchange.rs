@@ -52,13 +52,10 @@ fn batch_word(first: Carved) -> &'static AtomicU64 {
     &first.payload().batch
 }
 
-/// Hands over a batch of `n` free blocks of bucket `b`, chained from `first`, stamped `stamp`.
-///
-/// # Safety
-/// The caller owns the chain, which holds exactly `n` free blocks of bucket `b`.
-pub unsafe fn give(b: usize, first: Carved, n: usize, stamp: u64) {
-    // SAFETY: the caller's promise.
-    let holds = || unsafe { list::holds(Some(first), n, b) };
+/// Hands over a batch of `n` free blocks of bucket `b`, chained from `first`, stamped `stamp`:
+/// the caller owned the chain, and gives it up.
+pub fn give(b: usize, first: Carved, n: usize, stamp: u64) {
+    let holds = || list::holds(Some(first), n, b);
     debug_assert!(holds(), "a batch's length is its chain's");
     batch_word(first).store(((stamp & STAMP_MASK) << 32) | n as u64, Relaxed);
     EXCHANGE.blocks[b].fetch_add(n as u64, Relaxed);
@@ -132,10 +129,8 @@ mod tests {
         let mut c = [TestCell::default(); 5];
         let (fa, fc) = (batch(&mut a), batch(&mut c));
         let before = (blocks(0), bytes());
-        unsafe {
-            give(0, fa, 3, 7);
-            give(0, fc, 5, 9);
-        }
+        give(0, fa, 3, 7);
+        give(0, fc, 5, 9);
         assert_eq!(blocks(0), before.0 + 8);
         assert_eq!(bytes(), before.1 + 8 * stride_of(0));
         assert_eq!(take(0), Some((fc, 5)), "last in, first out");

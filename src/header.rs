@@ -17,6 +17,7 @@
 //! 0.
 
 use crate::size_class::{ALIGN, HEADER};
+use core::cell::Cell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize};
 
@@ -99,28 +100,33 @@ impl Carved {
         self.0.as_ptr() as usize
     }
 
+    /// The header's two words, as cells: they may be read and written through shared
+    /// references, which is what a header other code may also hold is.
+    #[inline(always)]
+    fn words(self) -> &'static [Cell<u64>; 2] {
+        // SAFETY: carved memory stays mapped, the header is 16-aligned (see `new`), and
+        // `Cell<u64>` has the layout of `u64`.
+        unsafe { &*self.ptr().cast::<[Cell<u64>; 2]>() }
+    }
+
     #[inline(always)]
     pub fn tag(self) -> u64 {
-        // SAFETY: carved memory stays mapped, and the header is aligned (see `new`).
-        unsafe { (*self.ptr()).tag }
+        self.words()[0].get()
     }
 
     #[inline(always)]
     pub fn link(self) -> usize {
-        // SAFETY: as for `tag`.
-        unsafe { (*self.ptr()).link }
+        self.words()[1].get() as usize
     }
 
     #[inline(always)]
     pub fn set_tag(self, tag: u64) {
-        // SAFETY: as for `tag`.
-        unsafe { (*self.ptr()).tag = tag }
+        self.words()[0].set(tag);
     }
 
     #[inline(always)]
     pub fn set_link(self, link: usize) {
-        // SAFETY: as for `tag`.
-        unsafe { (*self.ptr()).link = link }
+        self.words()[1].set(link as u64);
     }
 
     /// The payload, as a stack item sees it (every payload has 16 bytes).

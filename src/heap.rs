@@ -204,8 +204,7 @@ impl OwnedHeap {
         if free != tag(State::Free, b) {
             return Taken::Overwritten(blk);
         }
-        // SAFETY: our own list.
-        self.own().heads[b] = unsafe { list::next(blk) };
+        self.own().heads[b] = list::next(blk);
         // The same tag with the state changed: one addition.
         blk.set_tag(free + (tag(State::Used, 0) - tag(State::Free, 0)));
         let room = add_room(&self.heap().room[b], 1);
@@ -214,13 +213,11 @@ impl OwnedHeap {
         Taken::Block(blk)
     }
 
-    /// Puts a block on bucket `b`'s free list. False when the list is then over its limit:
-    /// the caller hands a batch over (`cut_batch`).
-    ///
-    /// # Safety
-    /// `blk` is the header of a used small block of bucket `b` that the caller gives up.
+    /// Puts `blk`, a used small block of bucket `b` that the caller gives up, on the bucket's
+    /// free list. False when the list is then over its limit: the caller hands a batch over
+    /// (`cut_batch`).
     #[inline(always)]
-    pub unsafe fn put(&mut self, blk: Carved, b: usize) -> bool {
+    pub fn put(&mut self, blk: Carved, b: usize) -> bool {
         let head = self.own().heads[b];
         blk.set_tag(tag(State::Free, b));
         blk.set_link(head.map_or(0, Carved::addr));
@@ -236,26 +233,20 @@ impl OwnedHeap {
         let held = self.heap().free_count(b) as usize;
         debug_assert!(held > n);
         let head = self.own().heads[b];
-        // SAFETY: our own list, which holds `held` > n blocks (the invariant).
-        debug_assert!(unsafe { list::holds(head, held, b) });
+        debug_assert!(list::holds(head, held, b));
         let first = head?;
-        // SAFETY: as above.
-        let last = unsafe { list::nth(first, n - 1) };
-        // SAFETY: as above.
-        self.own().heads[b] = unsafe { list::next(last) };
+        let last = list::nth(first, n - 1);
+        self.own().heads[b] = list::next(last);
         last.set_link(0);
         add_room(&self.heap().room[b], n as i64);
         Some((first, n))
     }
 
-    /// Makes the chain of `n` free blocks from `first` bucket `b`'s list, which is empty.
-    ///
-    /// # Safety
-    /// The caller owns the chain, which holds exactly `n` free blocks of bucket `b`.
-    pub unsafe fn adopt(&mut self, b: usize, first: Carved, n: usize) {
+    /// Makes the chain of `n` free blocks from `first`, which the caller owns, bucket `b`'s
+    /// list, which is empty.
+    pub fn adopt(&mut self, b: usize, first: Carved, n: usize) {
         debug_assert!(self.own().heads[b].is_none());
-        // SAFETY: the caller's promise.
-        debug_assert!(unsafe { list::holds(Some(first), n, b) });
+        debug_assert!(list::holds(Some(first), n, b));
         self.own().heads[b] = Some(first);
         add_room(&self.heap().room[b], -(n as i64));
     }
@@ -267,10 +258,8 @@ impl OwnedHeap {
                 continue;
             };
             let n = self.heap().free_count(b) as usize;
-            // SAFETY: our own list, of n blocks (the invariant).
-            debug_assert!(unsafe { list::holds(Some(first), n, b) });
-            // SAFETY: as above.
-            unsafe { list::last_of(first) }.set_link(list.0.map_or(0, Carved::addr));
+            debug_assert!(list::holds(Some(first), n, b));
+            list::last_of(first).set_link(list.0.map_or(0, Carved::addr));
             *list = (Some(first), list.1 + n);
             self.heap().room[b].store(LIMITS[b] as i64, Relaxed);
         }
@@ -389,10 +378,8 @@ mod tests {
             stride_of(2),
             "carved one after another"
         );
-        unsafe {
-            assert!(h.put(a, 2));
-            assert!(h.put(b, 2));
-        }
+        assert!(h.put(a, 2));
+        assert!(h.put(b, 2));
         assert_eq!(h.heap().free_count(2), 2);
         assert_eq!(took(h.take(2)), b);
         assert_eq!(took(h.take(2)), a);
@@ -405,7 +392,7 @@ mod tests {
     fn a_clobbered_free_header_is_reported_not_followed() {
         let mut h = heap(1);
         let a = h.carve(0).unwrap();
-        unsafe { h.put(a, 0) };
+        h.put(a, 0);
         a.set_tag(0x4141_4141_4141_4141);
         assert!(matches!(h.take(0), Taken::Overwritten(p) if p == a));
         assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
@@ -418,12 +405,12 @@ mod tests {
         let mut h = heap((limit + 1) * stride_of(b) / os::page_size() + 2);
         let blocks: std::vec::Vec<_> = (0..=limit).map(|_| h.carve(b).unwrap()).collect();
         for (i, &blk) in blocks.iter().enumerate() {
-            let room = unsafe { h.put(blk, b) };
+            let room = h.put(blk, b);
             assert_eq!(room, i < limit, "block {i}");
         }
         let (first, n) = h.cut_batch(b).unwrap();
         assert_eq!(n, batch_len(b));
-        assert!(unsafe { list::holds(Some(first), n, b) });
+        assert!(list::holds(Some(first), n, b));
         assert_eq!(h.heap().free_count(b) as usize, limit + 1 - n);
         assert_eq!(first, blocks[limit], "the batch is the most recently freed");
     }
@@ -433,14 +420,14 @@ mod tests {
         let mut h = heap(2);
         let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1).unwrap()).collect();
         for &blk in &blocks {
-            unsafe { h.put(blk, 1) };
+            h.put(blk, 1);
         }
         let mut lists: Lists = [(None, 0); SMALL_BUCKETS];
         h.drain(&mut lists);
         assert_eq!(lists[1].1, 5);
         assert_eq!(h.heap().free_count(1), 0);
         assert!(matches!(h.take(1), Taken::Empty));
-        unsafe { h.adopt(1, lists[1].0.unwrap(), 5) };
+        h.adopt(1, lists[1].0.unwrap(), 5);
         assert_eq!(h.heap().free_count(1), 5);
         took(h.take(1));
     }

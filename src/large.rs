@@ -51,25 +51,10 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
         }
     };
     let p = base.wrapping_add(offset);
-    let h = header::of_user(p);
-    // SAFETY: the header lies inside the fresh mapping, in its first page.
-    unsafe {
-        (*h).tag = tag(State::Large, bucket_of(size));
-        (*h).link = len;
-    }
+    write_header(p, size, len);
     LARGE_BLOCKS.fetch_add(1, Relaxed);
     LARGE_BYTES.fetch_add(len, Relaxed);
     p
-}
-
-/// The mapping that holds a large block: (start, length).
-///
-/// # Safety
-/// `h` is the header of a live large block.
-unsafe fn mapping_of(h: *mut Header) -> (usize, usize) {
-    let page = os::page_size();
-    // SAFETY: the caller's promise.
-    (h as usize & !(page - 1), unsafe { (*h).link })
 }
 
 /// Whether `h`, a header in our memory tagged large, records a mapping that is ours: a whole
@@ -81,64 +66,82 @@ pub fn header_ok(h: *mut Header) -> bool {
     len != 0 && len % page == 0 && crate::pagemap::owns((h as usize & !(page - 1)) + len - 1)
 }
 
-/// Bytes usable from `p`, the user pointer of the large block with header `h`.
-///
-/// # Safety
-/// `h` is the header of a live large block.
-pub unsafe fn usable(p: *mut u8, h: *mut Header) -> usize {
-    // SAFETY: the caller's promise.
-    let (start, len) = unsafe { mapping_of(h) };
-    start + len - p as usize
-}
+/// A live large block, checked, held by the caller: its header, in the first page of its
+/// mapping, whose length the header records. Not `Copy`: freeing or resizing the block
+/// consumes it, so no handle outlives the mapping.
+pub struct LargeBlock(*mut Header);
 
-/// Gives a large block's mapping back: to the cache of mappings for reuse, or to the OS.
-///
-/// # Safety
-/// `h` is the header of a live large block (checked by `header_ok`) that the caller gives up.
-pub unsafe fn free(h: *mut Header) {
-    // SAFETY: the caller's promise: the mapping is ours and nobody uses it any more.
-    unsafe {
-        let (start, len) = mapping_of(h);
+impl LargeBlock {
+    /// # Safety
+    /// `h` is the header of a live large block (tagged large, `header_ok`), which the caller
+    /// holds for as long as the handle lives.
+    pub unsafe fn new(h: *mut Header) -> LargeBlock {
+        LargeBlock(h)
+    }
+
+    /// The mapping that holds the block: (start, length).
+    fn mapping(&self) -> (usize, usize) {
+        let h = self.0;
+        // SAFETY: the block is live, so its mapping (and the header in it) is mapped.
+        (h as usize & !(os::page_size() - 1), unsafe { (*h).link })
+    }
+
+    /// Bytes usable from `p`, the block's user pointer.
+    pub fn usable(&self, p: *mut u8) -> usize {
+        let (start, len) = self.mapping();
+        start + len - p as usize
+    }
+
+    /// Gives the block's mapping back: to the cache of mappings for reuse, or to the OS.
+    pub fn free(self) {
+        let (start, len) = self.mapping();
         LARGE_BLOCKS.fetch_sub(1, Relaxed);
         LARGE_BYTES.fetch_sub(len, Relaxed);
-        if start == h as usize {
-            mapcache::keep(start, len, os::now_ms());
-        } else {
-            mapping::unmap_large(start, len); // over-aligned: its header is not at the start
+        // SAFETY: the block was live and is given up: its mapping is ours, used by nobody.
+        unsafe {
+            if start == self.0 as usize {
+                mapcache::keep(start, len, os::now_ms());
+            } else {
+                mapping::unmap_large(start, len); // over-aligned: its header is not at the start
+            }
         }
+        // A program that only uses large blocks must see old cached mappings go back too.
+        purge::maybe_decay();
     }
-    // A program that only uses large blocks must see old cached mappings go back too.
-    purge::maybe_decay();
+
+    /// Resizes the block at `p` to `size` bytes in place or by moving its mapping (mremap
+    /// copies no bytes, it moves pages): the new user pointer, or the block as it was.
+    pub fn resize(self, p: *mut u8, size: usize) -> Result<*mut u8, LargeBlock> {
+        let (start, len) = self.mapping();
+        let offset = p as usize - start;
+        let Some(new_len) = size.checked_add(offset).and_then(os::round_to_page) else {
+            return Err(self);
+        };
+        if offset >= os::page_size() {
+            return Err(self); // over-aligned: mremap would lose the alignment; caller copies
+        }
+        // SAFETY: the block is held by the caller: nobody else uses its mapping.
+        let Some(new_start) = (unsafe { mapping::remap(start, len, new_len) }) else {
+            return Err(self);
+        };
+        LARGE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
+        let q = (new_start + offset) as *mut u8;
+        write_header(q, size, new_len);
+        Ok(q)
+    }
 }
 
-/// Resizes a large block in place or by moving its mapping (mremap copies no bytes, it moves
-/// pages). Returns the new user pointer, or null with the old block intact.
-///
-/// # Safety
-/// `h` is the header of the live large block at `p`, which the caller owns.
-pub unsafe fn resize(p: *mut u8, h: *mut Header, size: usize) -> *mut u8 {
-    // SAFETY: the caller's promise.
-    let (start, len) = unsafe { mapping_of(h) };
-    let offset = p as usize - start;
-    let Some(new_len) = size.checked_add(offset).and_then(os::round_to_page) else {
-        return null_mut();
-    };
-    if offset >= os::page_size() {
-        return null_mut(); // over-aligned: mremap would lose the alignment; caller copies
-    }
-    // SAFETY: the block is the caller's: nobody else uses its mapping.
-    let Some(new_start) = (unsafe { mapping::remap(start, len, new_len) }) else {
-        return null_mut();
-    };
-    LARGE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
-    let q = (new_start + offset) as *mut u8;
-    let nh = header::of_user(q);
-    // SAFETY: the header moved with the mapping and lies in its first page.
+/// Writes the header of the large block at `p` of `size` bytes, in a mapping of `len` bytes.
+fn write_header(p: *mut u8, size: usize, len: usize) {
+    let h = header::of_user(p);
+    // SAFETY: `p` is a user pointer in the first page of a mapping of ours, held by the
+    // caller: the header lies in front of it, in the same page.
     unsafe {
-        (*nh).tag = tag(State::Large, bucket_of(size));
-        (*nh).link = new_len;
-    }
-    q
+        h.write(Header {
+            tag: tag(State::Large, bucket_of(size)),
+            link: len,
+        })
+    };
 }
 
 /// A large block cut from a span of purged memory: the fallback when the OS refuses a new
@@ -187,4 +190,115 @@ pub fn spanned_usable(p: *mut u8, h: Carved) -> usize {
 pub unsafe fn free_spanned(h: Carved) {
     // SAFETY: the caller's promise; the block's memory becomes a span again.
     unsafe { spans::add(h.addr(), h.link()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pagemap;
+
+    const MIB: usize = 1 << 20;
+
+    fn block(p: *mut u8) -> LargeBlock {
+        assert!(!p.is_null());
+        let h = header::of_user(p);
+        assert_eq!(
+            header::decode(unsafe { (*h).tag }).map(|t| t.0),
+            Some(State::Large)
+        );
+        assert!(header_ok(h));
+        unsafe { LargeBlock::new(h) }
+    }
+
+    #[test]
+    fn a_large_block_has_its_own_mapping_and_its_size_rounded_to_pages() {
+        let _alone = crate::tests_alone();
+        let before = (LARGE_BLOCKS.load(Relaxed), LARGE_BYTES.load(Relaxed));
+        let p = alloc(3 * MIB + 5, ALIGN, false);
+        assert_eq!(p as usize % ALIGN, 0);
+        let b = block(p);
+        let usable = b.usable(p);
+        assert!(usable >= 3 * MIB + 5 && usable < 3 * MIB + 5 + os::page_size());
+        assert_eq!(LARGE_BLOCKS.load(Relaxed), before.0 + 1);
+        assert!(LARGE_BYTES.load(Relaxed) > before.1 + 3 * MIB);
+        unsafe { p.add(usable - 1).write(7) };
+        b.free();
+        assert_eq!(
+            (LARGE_BLOCKS.load(Relaxed), LARGE_BYTES.load(Relaxed)),
+            before
+        );
+        mapcache::decay(0, 0);
+    }
+
+    #[test]
+    fn a_freed_mapping_is_reused_and_cleared_for_calloc() {
+        let _alone = crate::tests_alone();
+        mapcache::decay(0, 0);
+        let p = alloc(2 * MIB, ALIGN, false);
+        unsafe { p.write_bytes(0xaa, 2 * MIB) };
+        block(p).free();
+        let q = alloc(2 * MIB, ALIGN, true);
+        assert_eq!(q, p, "the cached mapping came back");
+        assert!(
+            (0..2 * MIB)
+                .step_by(4096)
+                .all(|i| unsafe { *q.add(i) } == 0)
+        );
+        block(q).free();
+        mapcache::decay(0, 0);
+    }
+
+    #[test]
+    fn over_aligned_blocks_honour_the_alignment_and_are_unmapped_on_free() {
+        let _alone = crate::tests_alone();
+        let align = 256 << 10;
+        let p = alloc(100, align, false);
+        assert_eq!(p as usize % align, 0);
+        let h = header::of_user(p) as usize;
+        block(p).free();
+        assert!(!pagemap::owns(h), "its mapping went back to the OS");
+    }
+
+    #[test]
+    fn resizing_keeps_the_bytes_and_updates_the_header() {
+        let _alone = crate::tests_alone();
+        let p = alloc(2 * MIB, ALIGN, false);
+        unsafe { p.write_bytes(0x5c, 2 * MIB) };
+        let q = block(p).resize(p, 40 * MIB).ok().expect("mremap grows it");
+        let b = block(q);
+        assert!(b.usable(q) >= 40 * MIB);
+        assert!(
+            (0..2 * MIB)
+                .step_by(4096)
+                .all(|i| unsafe { *q.add(i) } == 0x5c)
+        );
+        let r = b.resize(q, 3 * MIB).ok().expect("and shrinks it");
+        assert_eq!(r, q, "shrinking stays in place");
+        assert!(block(r).usable(r) < 4 * MIB);
+        block(r).free();
+        mapcache::decay(0, 0);
+    }
+
+    #[test]
+    fn blocks_cut_from_a_span_leave_its_tail_a_span() {
+        let _alone = crate::tests_alone();
+        while spans::take().is_some() {}
+        let len = 4 * MIB;
+        let mem = os::map(len) as usize;
+        unsafe { spans::add(mem, len) };
+        let p = alloc_in_span(MIB + 1, ALIGN);
+        assert_eq!(p as usize, mem + HEADER, "cut from the span's start");
+        let h = unsafe { Carved::new(header::of_user(p)) };
+        assert_eq!(header::decode(h.tag()).map(|t| t.0), Some(State::Spanned));
+        assert!(spanned_usable(p, h) > MIB);
+        let (tail, tail_len) = spans::take().expect("the rest stays a span");
+        assert_eq!(tail + tail_len, mem + len);
+        unsafe { free_spanned(h) };
+        assert_eq!(
+            spans::take(),
+            Some((mem, tail - mem)),
+            "the block is a span again"
+        );
+        unsafe { os::unmap(mem as *mut u8, len) };
+    }
 }

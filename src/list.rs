@@ -13,24 +13,20 @@ use crate::size_class::SMALL_BUCKETS;
 /// purge, and what a purge gives back.
 pub type Lists = [(Option<Carved>, usize); SMALL_BUCKETS];
 
-/// The block after `blk` on its chain.
-///
-/// # Safety
-/// The caller owns the chain `blk` is on (its links are bmalloc's: see `header`).
+/// The block after `blk` on its chain. The walkers here are safe functions: a chain's links
+/// are written by bmalloc alone and name carved headers or are 0 (the invariant of `header`);
+/// a program that overwrites one has broken C's rules, as it would with any allocator. Chains
+/// are walked by the thread that owns them (a heap's owner, the purge, a batch's taker).
 #[inline(always)]
-pub unsafe fn next(blk: Carved) -> Option<Carved> {
-    // SAFETY: the caller's promise: the link names a carved header, or is 0.
+pub fn next(blk: Carved) -> Option<Carved> {
+    // SAFETY: the link names a carved header, or is 0 (see above).
     unsafe { Carved::from_link(blk.link()) }
 }
 
-/// The block `n` links after `first`.
-///
-/// # Safety
-/// The caller owns a chain of more than `n` blocks from `first`.
-pub unsafe fn nth(mut first: Carved, n: usize) -> Carved {
+/// The block `n` links after `first`, on a chain of more than `n` blocks.
+pub fn nth(mut first: Carved, n: usize) -> Carved {
     for _ in 0..n {
-        // SAFETY: the caller's promise: every block up to the n-th is on the chain.
-        match unsafe { next(first) } {
+        match next(first) {
             Some(blk) => first = blk,
             None => {
                 debug_assert!(false, "a chain shorter than promised");
@@ -42,12 +38,8 @@ pub unsafe fn nth(mut first: Carved, n: usize) -> Carved {
 }
 
 /// The last block of a chain.
-///
-/// # Safety
-/// The caller owns the chain from `first`.
-pub unsafe fn last_of(mut first: Carved) -> Carved {
-    // SAFETY: the caller's promise.
-    while let Some(n) = unsafe { next(first) } {
+pub fn last_of(mut first: Carved) -> Carved {
+    while let Some(n) = next(first) {
         first = n;
     }
     first
@@ -57,10 +49,7 @@ pub unsafe fn last_of(mut first: Carved) -> Carved {
 /// `debug_assert!`: it walks the chain). A header that is not the free header of `b` was
 /// overwritten by the program, not by us: that is misuse, which `heap::take` reports when the
 /// block is reached, so the check stops there and says yes.
-///
-/// # Safety
-/// The caller owns the chain from `first`.
-pub unsafe fn holds(first: Option<Carved>, n: usize, b: usize) -> bool {
+pub fn holds(first: Option<Carved>, n: usize, b: usize) -> bool {
     let mut it = first;
     for _ in 0..n {
         let Some(blk) = it else {
@@ -69,8 +58,7 @@ pub unsafe fn holds(first: Option<Carved>, n: usize, b: usize) -> bool {
         if blk.tag() != tag(State::Free, b) {
             return true;
         }
-        // SAFETY: the caller's promise.
-        it = unsafe { next(blk) };
+        it = next(blk);
     }
     it.is_none()
 }
@@ -96,11 +84,9 @@ mod tests {
     fn nth_and_last_follow_the_links() {
         let mut cells = [TestCell::default(); 5];
         let first = chain(&mut cells);
-        unsafe {
-            assert_eq!(nth(first, 0), first);
-            assert_eq!(nth(first, 3).addr(), first.addr() + 3 * 32);
-            assert_eq!(last_of(first).addr(), first.addr() + 4 * 32);
-        }
+        assert_eq!(nth(first, 0), first);
+        assert_eq!(nth(first, 3).addr(), first.addr() + 3 * 32);
+        assert_eq!(last_of(first).addr(), first.addr() + 4 * 32);
     }
 
     #[test]
@@ -108,15 +94,13 @@ mod tests {
         let mut cells = [TestCell::default(); 5];
         let head = chain(&mut cells);
         let first = Some(head);
-        unsafe {
-            assert!(holds(first, 5, 2));
-            assert!(!holds(first, 4, 2), "too short a count");
-            assert!(!holds(first, 6, 2), "too long a count");
-            nth(head, 2).set_tag(0);
-            assert!(
-                holds(first, 9, 2),
-                "a clobbered tag is the program's doing: misuse, reported elsewhere"
-            );
-        }
+        assert!(holds(first, 5, 2));
+        assert!(!holds(first, 4, 2), "too short a count");
+        assert!(!holds(first, 6, 2), "too long a count");
+        nth(head, 2).set_tag(0);
+        assert!(
+            holds(first, 9, 2),
+            "a clobbered tag is the program's doing: misuse, reported elsewhere"
+        );
     }
 }

@@ -33,16 +33,10 @@ pub fn heap_chunk(len: usize) -> *mut u8 {
 /// A mapping of `len` bytes for a large block, whose address `offset` bytes in is aligned to
 /// `align` (see `os::map_aligned`), marked as ours. Null when the OS has no memory.
 pub fn map_large(len: usize, align: usize, offset: usize) -> *mut u8 {
-    let base = os::map_aligned(len, align, offset);
-    if base.is_null() {
-        return base;
+    match os::Fresh::map_aligned(len, align, offset) {
+        Some(fresh) if pagemap::mark(fresh.ptr() as usize, len) => fresh.keep(),
+        _ => null_mut(), // a mapping the page map could not take is dropped: unmapped
     }
-    if !pagemap::mark(base as usize, len) {
-        // SAFETY: our own fresh mapping, never handed out.
-        unsafe { os::unmap(base, len) };
-        return null_mut();
-    }
-    base
 }
 
 /// Gives a large block's mapping back to the OS, remembering its first page so that freeing
@@ -86,25 +80,18 @@ pub unsafe fn remap(start: usize, len: usize, new_len: usize) -> Option<usize> {
     }
     // Moved: onto a fresh mapping, marked before anything moves, so that on any failure the
     // old mapping is untouched.
-    let dest = os::map(new_len);
-    if dest.is_null() {
-        return None;
-    }
-    if !pagemap::mark(dest as usize, new_len) {
-        // SAFETY: our own fresh mapping.
-        unsafe { os::unmap(dest, new_len) };
-        return None;
+    let dest = os::Fresh::map(new_len)?;
+    if !pagemap::mark(dest.ptr() as usize, new_len) {
+        return None; // `dest` is dropped: unmapped
     }
     pagemap::unmark(start, len);
     // SAFETY: both ranges are ours; `dest` is fresh and holds more than `len` bytes.
-    if !unsafe { os::move_pages(start, len, dest) } {
+    if !unsafe { os::move_pages(start, len, dest.ptr()) } {
         pagemap::mark(start, len); // its leaves exist: this cannot fail
-        pagemap::unmark(dest as usize, new_len);
-        // SAFETY: our own fresh mapping, never handed out.
-        unsafe { os::unmap(dest, new_len) };
+        pagemap::unmark(dest.ptr() as usize, new_len);
         return None;
     }
-    Some(dest as usize)
+    Some(dest.keep() as usize)
 }
 
 #[cfg(test)]

@@ -107,6 +107,47 @@ pub unsafe fn unmap(p: *mut u8, len: usize) {
     unsafe { libc::munmap(p.cast(), len) };
 }
 
+/// A fresh anonymous mapping that nobody else has seen yet: dropped, it is unmapped again;
+/// kept, it is the caller's for good. So a mapping that turns out not to be needed (another
+/// thread installed its own first, the page map could not take it) goes back without an
+/// unsafe call.
+pub struct Fresh {
+    p: *mut u8,
+    len: usize,
+}
+
+impl Fresh {
+    /// A zeroed read-write mapping of `len` bytes.
+    pub fn map(len: usize) -> Option<Fresh> {
+        let p = map(len);
+        (!p.is_null()).then_some(Fresh { p, len })
+    }
+
+    /// As `map_aligned`.
+    pub fn map_aligned(len: usize, align: usize, offset: usize) -> Option<Fresh> {
+        let p = map_aligned(len, align, offset);
+        (!p.is_null()).then_some(Fresh { p, len })
+    }
+
+    pub fn ptr(&self) -> *mut u8 {
+        self.p
+    }
+
+    /// The mapping, the caller's now.
+    pub fn keep(self) -> *mut u8 {
+        let p = self.p;
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, which nobody else ever saw.
+        unsafe { unmap(self.p, self.len) };
+    }
+}
+
 /// A mapping of `len` bytes whose address `offset` bytes in is aligned to `align` (a power
 /// of two); `len` and `offset` are page multiples. The slack around it is unmapped.
 pub fn map_aligned(len: usize, align: usize, offset: usize) -> *mut u8 {
@@ -171,14 +212,14 @@ pub unsafe fn move_pages(start: usize, len: usize, dest: *mut u8) -> bool {
 /// # Safety
 /// The range is page-aligned memory of ours whose content nobody needs.
 pub unsafe fn discard(from: usize, to: usize) {
-    // SAFETY: the caller's promise.
     #[cfg(not(miri))]
+    // SAFETY: the caller's promise.
     unsafe {
         libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED)
     };
     // Miri has no madvise: zeroing is what the pages read as after it.
-    // SAFETY: the caller's promise.
     #[cfg(miri)]
+    // SAFETY: the caller's promise.
     unsafe {
         core::ptr::write_bytes(from as *mut u8, 0, to - from)
     };
@@ -248,10 +289,14 @@ pub fn is_open(fd: i32) -> bool {
 
 /// The device and inode of the file open at `fd`.
 pub fn identity(fd: i32) -> Option<(u64, u64)> {
-    // SAFETY: a zeroed stat is a valid value of the plain C struct.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: fstat writes into our stat buffer.
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills our stat buffer when it succeeds, and only then is it read.
+    unsafe {
+        (libc::fstat(fd, st.as_mut_ptr()) == 0).then(|| {
+            let st = st.assume_init_ref();
+            (st.st_dev, st.st_ino)
+        })
+    }
 }
 
 /// Opens `path` for writing, created (mode 0644) or truncated, close-on-exec: a descriptor or

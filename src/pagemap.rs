@@ -121,18 +121,12 @@ fn leaf_for(slot: usize, create: bool) -> Option<*mut AtomicU64> {
     if !leaf.is_null() || !create {
         return (!leaf.is_null()).then_some(leaf);
     }
-    let fresh = crate::os::map(LEAF_BYTES).cast::<AtomicU64>();
-    if fresh.is_null() {
-        return None;
-    }
-    match TOP[slot].compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
-        Ok(_) => Some(fresh),
-        Err(winner) => {
-            // Another thread installed this GiB's bitmap first: use theirs, drop ours.
-            // SAFETY: `fresh` is our own mapping, which nobody else ever saw.
-            unsafe { crate::os::unmap(fresh.cast(), LEAF_BYTES) };
-            Some(winner)
-        }
+    let fresh = crate::os::Fresh::map(LEAF_BYTES)?;
+    let ptr = fresh.ptr().cast::<AtomicU64>();
+    match TOP[slot].compare_exchange(null_mut(), ptr, AcqRel, Acquire) {
+        Ok(_) => Some(fresh.keep().cast()),
+        // Another thread installed this GiB's bitmap first: use theirs, drop ours.
+        Err(winner) => Some(winner),
     }
 }
 

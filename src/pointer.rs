@@ -5,18 +5,18 @@
 //! marked in the page map; only then is the header read. Its tag must then be one of ours.
 
 use crate::header::{self, Carved, Header, State};
+use crate::large::{self, LargeBlock};
 use crate::misuse::{self, Call, Fault};
+use crate::pagemap;
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, payload_of};
-use crate::{large, pagemap};
 
 /// A valid user pointer's block. Every header here was checked: it lies in our memory and
 /// carries a tag of ours.
-#[derive(Clone, Copy)]
 pub enum Block {
     /// A used block of a small bucket.
     Small { h: Carved, bucket: usize },
     /// A large block with a mapping of its own.
-    Large { h: *mut Header, bucket: usize },
+    Large { h: LargeBlock, bucket: usize },
     /// A large block cut from a span.
     Spanned { h: Carved, bucket: usize },
     /// An over-aligned pointer inside the small block whose user pointer is `outer`.
@@ -44,7 +44,12 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
             h: carved(),
             bucket,
         },
-        Some((State::Large, bucket)) if large::header_ok(h) => Block::Large { h, bucket },
+        Some((State::Large, bucket)) if large::header_ok(h) => Block::Large {
+            // SAFETY: a large tag whose mapping checks out: a live large block (a forged one
+            // is the program's undefined behaviour, as above); the caller holds it.
+            h: unsafe { LargeBlock::new(h) },
+            bucket,
+        },
         Some((State::Spanned, bucket)) => Block::Spanned {
             h: carved(),
             bucket,
@@ -95,11 +100,10 @@ fn is_small(p: *mut u8) -> bool {
 
 impl Block {
     /// Bytes usable from `p`, the pointer this block was inspected for.
-    pub fn usable(self, p: *mut u8) -> usize {
-        match self {
+    pub fn usable(&self, p: *mut u8) -> usize {
+        match *self {
             Block::Small { bucket, .. } => payload_of(bucket),
-            // SAFETY: `inspect` checked the header.
-            Block::Large { h, .. } => unsafe { large::usable(p, h) },
+            Block::Large { ref h, .. } => h.usable(p),
             Block::Spanned { h, .. } => large::spanned_usable(p, h),
             Block::Aligned { outer, .. } => {
                 let outer_bucket = small_bucket(outer).unwrap_or(0);

@@ -117,12 +117,10 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
         for (batch, n, stamp) in exchange::take_all(b) {
             if pick(now, stamp) {
                 // Chain the batch in front of this bucket's list.
-                // SAFETY: we own every batch taken; `last_of` finds this one's end.
-                unsafe { list::last_of(batch) }.set_link(chain.0.map_or(0, Carved::addr));
+                list::last_of(batch).set_link(chain.0.map_or(0, Carved::addr));
                 *chain = (Some(batch), chain.1 + n);
             } else {
-                // SAFETY: a batch we took, handed back as it was.
-                unsafe { exchange::give(b, batch, n, stamp) };
+                exchange::give(b, batch, n, stamp);
             }
         }
     }
@@ -148,13 +146,11 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
 fn requeue(b: usize, mut chain: Option<Carved>, mut n: usize, stamp: u64) {
     while let Some(first) = chain.filter(|_| n > 0) {
         let len = n.min(batch_len(b));
-        // SAFETY: we own the chain, which holds n >= len blocks; `last` is the len-th.
-        unsafe {
-            let last = list::nth(first, len - 1);
-            chain = list::next(last);
-            last.set_link(0);
-            exchange::give(b, first, len, stamp);
-        }
+        // We own the chain, which holds n >= len blocks; `last` is the len-th.
+        let last = list::nth(first, len - 1);
+        chain = list::next(last);
+        last.set_link(0);
+        exchange::give(b, first, len, stamp);
         n -= len;
     }
 }

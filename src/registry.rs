@@ -45,12 +45,9 @@ pub fn get(id: usize) -> Option<&'static Heap> {
     if id >= MAX_HEAPS {
         return None;
     }
-    let page = DIR[id / PAGE_SLOTS].load(Acquire);
-    if page.is_null() {
-        return None;
-    }
-    // SAFETY: directory pages and heaps are never freed; the index is below PAGE_SLOTS.
-    let h = unsafe { (*page)[id % PAGE_SLOTS].load(Acquire).as_ref() };
+    let page = dir_page(id / PAGE_SLOTS, false)?;
+    // SAFETY: heaps are never freed.
+    let h = unsafe { page[id % PAGE_SLOTS].load(Acquire).as_ref() };
     debug_assert!(
         h.is_none_or(|h| h.id() == id),
         "a heap sits at its own number"
@@ -126,30 +123,26 @@ fn create() -> Option<NonNull<Heap>> {
         return None;
     }
     let id = COUNT.fetch_add(1, AcqRel);
-    let page = dir_page(id / PAGE_SLOTS)?;
+    let page = dir_page(id / PAGE_SLOTS, true)?;
     let h = Heap::create(id)?;
-    // SAFETY: the page is live and the index below PAGE_SLOTS.
-    unsafe { (*page)[id % PAGE_SLOTS].store(h.as_ptr(), Release) };
+    page[id % PAGE_SLOTS].store(h.as_ptr(), Release);
     Some(h)
 }
 
-fn dir_page(index: usize) -> Option<*mut Page> {
-    let page = DIR.get(index)?.load(Acquire);
-    if !page.is_null() {
-        return Some(page);
+/// The directory page `index`, mapped and installed on first use when `create` is set.
+fn dir_page(index: usize, create: bool) -> Option<&'static Page> {
+    let mut page = DIR.get(index)?.load(Acquire);
+    if page.is_null() && create {
+        let fresh = os::Fresh::map(core::mem::size_of::<Page>())?;
+        let ptr = fresh.ptr().cast::<Page>();
+        page = match DIR[index].compare_exchange(null_mut(), ptr, AcqRel, Acquire) {
+            Ok(_) => fresh.keep().cast(),
+            Err(winner) => winner, // ours is dropped: unmapped
+        };
     }
-    let fresh = os::map(core::mem::size_of::<Page>()).cast::<Page>();
-    if fresh.is_null() {
-        return None;
-    }
-    match DIR[index].compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
-        Ok(_) => Some(fresh),
-        Err(winner) => {
-            // SAFETY: our own fresh mapping, which nobody else ever saw.
-            unsafe { os::unmap(fresh.cast(), core::mem::size_of::<Page>()) };
-            Some(winner)
-        }
-    }
+    // SAFETY: a non-null slot points to a directory page (zeroed memory is a page of null
+    // slots), and pages are never unmapped.
+    unsafe { page.as_ref() }
 }
 
 /// Makes sure the exit-hook key exists. Two threads may race to make it: the loser deletes

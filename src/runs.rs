@@ -75,8 +75,7 @@ fn gather(lists: &mut Lists, scratch: &mut [usize]) -> (usize, Lists) {
             scratch[i] = b.addr();
             i += 1;
             taken += 1;
-            // SAFETY: the caller owns every block of the lists.
-            blk = unsafe { list::next(b) };
+            blk = list::next(b);
         }
         *rest = (blk, if blk.is_none() { 0 } else { chain.1 - taken });
         *chain = (None, 0);
@@ -88,8 +87,7 @@ fn gather(lists: &mut Lists, scratch: &mut [usize]) -> (usize, Lists) {
             scratch[i] = s.addr();
             i += 1;
         } else {
-            // SAFETY: a span we took, recorded again as it was.
-            unsafe { spans::add(s.addr(), spans::len_of(s)) };
+            spans::restore(s);
         }
     }
     (i, rest)
@@ -132,8 +130,7 @@ impl Kept<'_> {
     fn keep(&mut self, addr: usize) {
         let blk = at(addr);
         if spans::is_span(blk) {
-            // SAFETY: a span we took; its record still holds its length.
-            unsafe { spans::add(addr, spans::len_of(blk)) };
+            spans::restore(blk);
             return;
         }
         // The block goes to the end of its bucket's list.
@@ -264,7 +261,7 @@ mod tests {
         let mut v = Vec::new();
         while let Some(b) = list {
             v.push(b.addr());
-            list = unsafe { crate::list::next(b) };
+            list = crate::list::next(b);
         }
         v
     }

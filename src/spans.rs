@@ -41,6 +41,12 @@ pub unsafe fn add(start: usize, len: usize) {
     SPANS.push(span);
 }
 
+/// Records again a span taken with `take_all`, its record as it was.
+pub fn restore(span: Carved) {
+    BYTES.fetch_add(len_of(span), Relaxed);
+    SPANS.push(span);
+}
+
 /// A span to carve: (start, length), or None.
 pub fn take() -> Option<(usize, usize)> {
     let span = SPANS.pop()?;

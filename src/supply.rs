@@ -12,8 +12,7 @@ use crate::{exchange, mapping, os, purge, spans};
 #[cold]
 pub fn hand_over(h: &mut OwnedHeap, b: usize) {
     if let Some((first, n)) = h.cut_batch(b) {
-        // SAFETY: the batch was just cut from our list: n free blocks of bucket b, ours.
-        unsafe { exchange::give(b, first, n, os::now_ms()) };
+        exchange::give(b, first, n, os::now_ms());
         purge::after_hand_over(h);
     }
 }
@@ -32,8 +31,7 @@ pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
     let Some((first, n)) = exchange::take(b) else {
         return false;
     };
-    // SAFETY: the exchange gave us the batch: n free blocks of bucket b, ours now.
-    unsafe { h.adopt(b, first, n) };
+    h.adopt(b, first, n);
     true
 }
 
