@@ -100,6 +100,7 @@ fn is_small(p: *mut u8) -> bool {
 
 impl Block {
     /// Bytes usable from `p`, the pointer this block was inspected for.
+    #[inline]
     pub fn usable(&self, p: *mut u8) -> usize {
         match *self {
             Block::Small { bucket, .. } => payload_of(bucket),
