@@ -8,10 +8,19 @@
 //! read only its atomics: the counters and the room left on each list. Those are bumped by
 //! the owner with a relaxed load and store, never a locked instruction.
 //!
+//! Batches are cut without walking. A list holds at most `LIMITS[b]` = one batch; the free
+//! that makes it one more hands the blocks under the new head (a batch, ending with the list's
+//! zero link) to the bucket's *reserve*, and the reserve that was there, if any, to the
+//! exchange. A list that runs dry takes its reserve back before it asks the exchange. So a heap
+//! keeps at most two batches of a bucket, a batch leaves only after a batch's worth of frees
+//! beyond what the heap allocated (a heap alternating around the limit swaps with its own
+//! reserve, with no atomic), and neither direction follows a single link.
+//!
 //! Invariants, for every small bucket `b`:
 //! - the list of `b` holds `LIMITS[b] - room[b]` blocks, each tagged free in bucket `b`;
-//! - `room[b] <= LIMITS[b]`, and it is below zero only between a `put` that answered false
-//!   and the `cut_batch` that follows it;
+//! - `room[b] <= LIMITS[b]`; it is below zero only between a `put` that answered false and
+//!   the `cut_batch` that follows it (or after `carve_rest`, until the next `put`);
+//! - the reserve of `b` is empty or a chain of exactly `LIMITS[b]` free blocks of `b`;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
 use crate::header::{Carved, State, tag};
@@ -42,14 +51,13 @@ pub const fn batch_len(b: usize) -> usize {
     }
 }
 
-/// Free blocks a heap keeps in bucket `b` before it hands a batch over: two batches, so that a
-/// heap alternating between freeing and allocating around the limit does not send and fetch
-/// the same batch over and over. A constant table, so free reads it without a GOT load.
+/// Free blocks a bucket's list holds: a batch (the reserve holds another). A constant table,
+/// so free reads it without a GOT load.
 pub const LIMITS: [u64; SMALL_BUCKETS] = {
     let mut l = [0; SMALL_BUCKETS];
     let mut b = 0;
     while b < SMALL_BUCKETS {
-        l[b] = 2 * batch_len(b) as u64;
+        l[b] = batch_len(b) as u64;
         b += 1;
     }
     l
@@ -65,6 +73,8 @@ struct Own {
     carve_end: usize,
     /// How many times the owner's thread-exit hook has run (see registry).
     exit_rounds: u32,
+    /// The reserves, by bucket: a batch each, or none (see the module doc).
+    reserve: [Option<Carved>; SMALL_BUCKETS],
 }
 
 #[repr(C, align(64))]
@@ -75,6 +85,8 @@ pub struct Heap {
     /// (`LIMITS[b]` minus the blocks on it; below zero when over): counting down lets free
     /// test the limit with the decrement's own sign.
     room: [AtomicI64; SMALL_BUCKETS],
+    /// Whether each bucket has a reserve (for reports: any thread may ask).
+    reserved: [AtomicBool; SMALL_BUCKETS],
     /// Blocks handed out and taken back by this heap's threads, by bucket (large blocks too).
     mallocs: [AtomicU64; ALL_BUCKETS],
     frees: [AtomicU64; ALL_BUCKETS],
@@ -123,8 +135,18 @@ impl Heap {
         self.id
     }
 
-    /// Blocks on bucket `b`'s free list.
+    /// Free blocks the heap holds in bucket `b`: on its list and in its reserve.
     pub fn free_count(&self, b: usize) -> u64 {
+        let reserved = if self.reserved[b].load(Relaxed) {
+            LIMITS[b]
+        } else {
+            0
+        };
+        self.listed(b) + reserved
+    }
+
+    /// Blocks on bucket `b`'s list.
+    fn listed(&self, b: usize) -> u64 {
         (LIMITS[b] as i64).wrapping_sub(self.room[b].load(Relaxed)) as u64
     }
 
@@ -226,20 +248,35 @@ impl OwnedHeap {
         add_room(&self.heap().room[b], -1) >= 0
     }
 
-    /// Cuts a batch of `batch_len(b)` blocks from the front of bucket `b`'s list, which holds
-    /// more than that: its first block and length, the caller's now.
+    /// After a `put` that answered false: the blocks under the new head of bucket `b`'s list
+    /// (a batch) become its reserve, and the reserve that was there, if any, is the caller's to
+    /// hand over: its first block and length. Constant time: no link is followed.
     pub fn cut_batch(&mut self, b: usize) -> Option<(Carved, usize)> {
-        let n = batch_len(b);
-        let held = self.heap().free_count(b) as usize;
-        debug_assert!(held > n);
-        let head = self.own().heads[b];
-        debug_assert!(list::holds(head, held, b));
-        let first = head?;
-        let last = list::nth(first, n - 1);
-        self.own().heads[b] = list::next(last);
-        last.set_link(0);
-        add_room(&self.heap().room[b], n as i64);
-        Some((first, n))
+        let n = LIMITS[b] as usize;
+        let listed = self.heap().listed(b) as usize;
+        let head = self.own().heads[b]?;
+        debug_assert!(listed > n && list::holds(Some(head), listed, b));
+        let rest = list::next(head)?;
+        head.set_link(0);
+        self.heap().room[b].store(LIMITS[b] as i64 - 1, Relaxed);
+        if listed != n + 1 {
+            // More than a batch piled up under the head (`carve_rest` puts a range's rest on
+            // the lists without a limit): all of it goes at once.
+            return Some((rest, listed - 1));
+        }
+        let old = self.own().reserve[b].replace(rest);
+        self.heap().reserved[b].store(true, Relaxed);
+        old.map(|first| (first, n))
+    }
+
+    /// Refills bucket `b`'s empty list from its reserve. False if it has none.
+    pub fn unreserve(&mut self, b: usize) -> bool {
+        let Some(first) = self.own().reserve[b].take() else {
+            return false;
+        };
+        self.heap().reserved[b].store(false, Relaxed);
+        self.adopt(b, first, LIMITS[b] as usize);
+        true
     }
 
     /// Makes the chain of `n` free blocks from `first`, which the caller owns, bucket `b`'s
@@ -251,13 +288,21 @@ impl OwnedHeap {
         add_room(&self.heap().room[b], -(n as i64));
     }
 
-    /// Moves every free block of the heap to the front of `lists`, for a purge.
+    /// Moves every free block of the heap (lists and reserves) to the front of `lists`, for
+    /// a purge.
     pub fn drain(&mut self, lists: &mut Lists) {
         for (b, list) in lists.iter_mut().enumerate() {
+            if let Some(first) = self.own().reserve[b].take() {
+                self.heap().reserved[b].store(false, Relaxed);
+                let n = LIMITS[b] as usize;
+                debug_assert!(list::holds(Some(first), n, b));
+                list::last_of(first).set_link(list.0.map_or(0, Carved::addr));
+                *list = (Some(first), list.1 + n);
+            }
             let Some(first) = self.own().heads[b].take() else {
                 continue;
             };
-            let n = self.heap().free_count(b) as usize;
+            let n = self.heap().listed(b) as usize;
             debug_assert!(list::holds(Some(first), n, b));
             list::last_of(first).set_link(list.0.map_or(0, Carved::addr));
             *list = (Some(first), list.1 + n);
@@ -399,20 +444,42 @@ mod tests {
     }
 
     #[test]
-    fn the_list_answers_false_past_its_limit_and_a_batch_is_cut_from_it() {
+    fn a_full_list_moves_to_the_reserve_and_the_old_reserve_is_handed_over() {
         let b = 6; // 1 KiB blocks: 63 a batch
-        let limit = LIMITS[b] as usize;
-        let mut h = heap((limit + 1) * stride_of(b) / os::page_size() + 2);
-        let blocks: std::vec::Vec<_> = (0..=limit).map(|_| h.carve(b).unwrap()).collect();
+        let n = LIMITS[b] as usize;
+        let mut h = heap(3 * (n + 1) * stride_of(b) / os::page_size() + 2);
+        let blocks: std::vec::Vec<_> = (0..2 * n + 2).map(|_| h.carve(b).unwrap()).collect();
+        let mut handed = std::vec::Vec::new();
         for (i, &blk) in blocks.iter().enumerate() {
-            let room = h.put(blk, b);
-            assert_eq!(room, i < limit, "block {i}");
+            if !h.put(blk, b) {
+                handed.push((i, h.cut_batch(b)));
+            }
         }
-        let (first, n) = h.cut_batch(b).unwrap();
-        assert_eq!(n, batch_len(b));
+        // The list overflowed at block n (blocks 0..n-1 became the reserve) and again at
+        // block 2n (blocks n..2n-1 did, and blocks 0..n-1 went).
+        assert_eq!(handed.len(), 2);
+        assert_eq!(handed[0].0, n);
+        assert!(
+            handed[0].1.is_none(),
+            "the first full list only fills the reserve"
+        );
+        assert_eq!(handed[1].0, 2 * n);
+        let (first, len) = handed[1].1.expect("the second hands the reserve over");
+        assert_eq!(len, n);
         assert!(list::holds(Some(first), n, b));
-        assert_eq!(h.heap().free_count(b) as usize, limit + 1 - n);
-        assert_eq!(first, blocks[limit], "the batch is the most recently freed");
+        assert_eq!(
+            first,
+            blocks[n - 1],
+            "the old reserve: blocks 0..n-1, newest first"
+        );
+        // Left: blocks 2n+1 and 2n on the list, blocks n..2n-1 in the reserve.
+        assert_eq!(h.heap().free_count(b) as usize, 2 + n);
+        assert_eq!(took(h.take(b)), blocks[2 * n + 1]);
+        assert_eq!(took(h.take(b)), blocks[2 * n]);
+        assert!(matches!(h.take(b), Taken::Empty));
+        assert!(h.unreserve(b), "the reserve refills the list");
+        assert_eq!(took(h.take(b)), blocks[2 * n - 1]);
+        assert_eq!(h.heap().free_count(b) as usize, n - 1);
     }
 
     #[test]

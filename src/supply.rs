@@ -8,7 +8,8 @@ use crate::heap::{CHUNK, OwnedHeap};
 use crate::size_class::stride_of;
 use crate::{exchange, mapping, os, purge, spans};
 
-/// Hands a batch of bucket `b` to the exchange: `h`'s list is over its limit.
+/// `h`'s list of bucket `b` is over its limit: its blocks become the reserve, and the old
+/// reserve goes to the exchange.
 #[cold]
 pub fn hand_over(h: &mut OwnedHeap, b: usize) {
     if let Some((first, n)) = h.cut_batch(b) {
@@ -25,9 +26,13 @@ pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
     hand_over(&mut h, b);
 }
 
-/// Refills bucket `b`'s empty list with a batch from the exchange. False if it had none.
+/// Refills bucket `b`'s empty list: from its own reserve, else with a batch from the
+/// exchange. False if neither had one.
 #[cold]
 pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
+    if h.unreserve(b) {
+        return true;
+    }
     let Some((first, n)) = exchange::take(b) else {
         return false;
     };
