@@ -11,8 +11,9 @@ BENCH_ARGS ?=
 
 all: lib
 
+# The shared object for LD_PRELOAD: the `preload` feature (C symbols, no_std; see Cargo.toml).
 lib:
-	$(CARGO) build --release
+	$(CARGO) build --release --features preload
 
 # Unit tests run with the system allocator (the symbols are exported only from real builds);
 # the preload tests run C programs and real programs on the built library, then again on the
@@ -21,21 +22,20 @@ test: lib unit asan preload checked
 
 # The unit, layering and property tests, with the invariants asserted.
 unit:
-	BMALLOC_STATS=0 $(CARGO) test --profile checked --no-default-features
+	BMALLOC_STATS=0 $(CARGO) test --profile checked
 
 # The unit and property tests again under AddressSanitizer. The stable compiler ships ASan's
-# runtime; RUSTC_BOOTSTRAP=1 lets it take the -Z flag. The library is built without its C
-# symbols (--cfg bmalloc_noexport): ASan's own malloc must stay the process's.
+# runtime; RUSTC_BOOTSTRAP=1 lets it take the -Z flag. The default features export no C
+# symbol, so ASan's own malloc stays the process's.
 asan:
-	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address --cfg bmalloc_noexport" BMALLOC_STATS=0 \
-	    $(CARGO) test --release --no-default-features \
-	    --target x86_64-unknown-linux-gnu --target-dir target/asan
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" BMALLOC_STATS=0 \
+	    $(CARGO) test --release --target x86_64-unknown-linux-gnu --target-dir target/asan
 
 # The unit tests under Miri (needs a nightly toolchain with the miri component; not part of
 # `make test`: a fresh machine is only promised the stable toolchain). The property tests
 # cannot run there: they move the program break and map memory, which Miri does not emulate.
 miri:
-	BMALLOC_STATS=0 $(CARGO) +nightly miri test --no-default-features --lib
+	BMALLOC_STATS=0 $(CARGO) +nightly miri test --lib
 
 preload: lib
 	preload-tests/run
@@ -43,17 +43,18 @@ preload: lib
 # The preload tests on the checked library: a broken invariant aborts with its place in the
 # source ("bmalloc: internal error: panicked at src/heap.rs:...").
 checked:
-	$(CARGO) build --profile checked
+	$(CARGO) build --profile checked --features preload
 	BMALLOC_LIB=$(CURDIR)/$(CHECKED_LIB) preload-tests/run
 
 # Formatting and lints, as CI would want them.
 check:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release -- -D warnings
-	$(CARGO) clippy --release --all-targets --no-default-features -- -D warnings
+	$(CARGO) clippy --release --features preload -- -D warnings
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 bench: lib
 	bench/run $(BENCH_ARGS)
+	bench/rust/run
 
 compat: lib
 	scripts/compat

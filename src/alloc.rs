@@ -263,9 +263,11 @@ fn move_block(p: *mut u8, block: Block, old: usize, size: usize) -> *mut u8 {
     q
 }
 
-/// A block of `size` bytes aligned to `align`, a power of two; null with ENOMEM on failure.
+/// A block of `size` bytes aligned to `align`; null with ENOMEM on failure, or with EINVAL
+/// when `align` is not a power of two. `call` names the C call in misuse messages.
+#[inline]
 pub fn aligned(align: usize, size: usize, call: Call) -> *mut u8 {
-    if align <= ALIGN {
+    if align <= ALIGN && align.is_power_of_two() {
         return allocate(size, call);
     }
     aligned_slow(align, size, call)
@@ -273,6 +275,10 @@ pub fn aligned(align: usize, size: usize, call: Call) -> *mut u8 {
 
 #[cold]
 fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
+    if !align.is_power_of_two() {
+        errno::set_errno(errno::Errno(libc::EINVAL));
+        return null_mut();
+    }
     let p = match size.checked_add(align) {
         Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
         Some(_) if size <= MAX_REQUEST => {

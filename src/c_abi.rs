@@ -1,7 +1,8 @@
 //! The exported C symbols, with glibc's contracts on x86-64. Only argument checking and errno
 //! live here; the work is in `alloc`.
 //!
-//! In unit tests the symbols are not exported, so the test harness keeps the system malloc.
+//! The symbols are exported only with the `override` feature (which `preload`, the shared
+//! object's build, includes), and never in unit tests, whose harness keeps the system malloc.
 
 use crate::misuse::Call;
 use crate::{alloc, os, startup, stats};
@@ -14,14 +15,14 @@ fn set_errno(e: c_int) {
 
 /// # Safety
 /// C malloc.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     alloc::malloc(size).cast()
 }
 
 /// # Safety
 /// C free: `p` is null or a live pointer from this allocator (anything else is reported).
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: C's contract for free is alloc::free's.
     unsafe { alloc::free(p.cast()) }
@@ -29,7 +30,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 
 /// # Safety
 /// Old name of free.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
     // SAFETY: as for free.
     unsafe { alloc::free(p.cast()) }
@@ -37,14 +38,14 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 
 /// # Safety
 /// C calloc.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     alloc::calloc(n, size).cast()
 }
 
 /// # Safety
 /// C realloc: `p` is null or a live pointer from this allocator.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: C's contract for realloc is alloc::realloc's.
     unsafe { alloc::realloc(p.cast(), size) }.cast()
@@ -52,7 +53,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 
 /// # Safety
 /// realloc of `n * size` bytes, failing with ENOMEM (and `p` untouched) on overflow.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         // SAFETY: as for realloc.
@@ -66,7 +67,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 
 /// # Safety
 /// memalign: a non-power-of-two alignment is rounded up; one above SIZE_MAX/2+1 is EINVAL.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     if align > usize::MAX / 2 + 1 {
         set_errno(libc::EINVAL);
@@ -78,7 +79,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// posix_memalign: EINVAL for an alignment that is not a power-of-two multiple of
 /// sizeof(void*), ENOMEM on exhaustion; errno is left as it was either way.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
         return libc::EINVAL;
@@ -96,7 +97,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 
 /// # Safety
 /// aligned_alloc: EINVAL for an alignment that is not a power of two (glibc 2.38's rule).
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     if !align.is_power_of_two() {
         set_errno(libc::EINVAL);
@@ -107,14 +108,14 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 
 /// # Safety
 /// valloc: page-aligned.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     alloc::aligned(os::page_size(), size, Call::Valloc).cast()
 }
 
 /// # Safety
 /// pvalloc: page-aligned, the size rounded up to whole pages (one page for 0).
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let page = os::page_size();
     match os::round_to_page(size.max(1)) {
@@ -128,7 +129,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 
 /// # Safety
 /// `p` is null or a live pointer from this allocator.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     // SAFETY: C's contract is alloc::usable_size's.
     unsafe { alloc::usable_size(p.cast()) }
@@ -167,7 +168,7 @@ pub struct Mallinfo {
 }
 
 /// mallinfo2: bmalloc's own figures (see README).
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
     let t = stats::totals();
     Mallinfo2 {
@@ -180,7 +181,7 @@ pub extern "C" fn mallinfo2() -> Mallinfo2 {
     }
 }
 
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub extern "C" fn mallinfo() -> Mallinfo {
     let m = mallinfo2();
     Mallinfo {
@@ -194,27 +195,27 @@ pub extern "C" fn mallinfo() -> Mallinfo {
 }
 
 /// mallopt: bmalloc has no tunables of glibc's; accepted and ignored, as success.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub extern "C" fn mallopt(_param: c_int, _value: c_int) -> c_int {
     1
 }
 
 /// malloc_trim: purges now what the exchange and the calling thread's heap hold free, as
 /// the purge delay would later; 1 if that gave memory back to the OS, else 0.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     c_int::from(alloc::trim())
 }
 
 /// malloc_stats: the exit report, now, on stderr.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub extern "C" fn malloc_stats() {
     startup::write_report_to(2);
 }
 
 /// # Safety
 /// malloc_info: an XML summary written to `fp` (a valid FILE*); options must be 0.
-#[cfg_attr(not(any(test, bmalloc_noexport)), unsafe(no_mangle))]
+#[cfg_attr(all(feature = "override", not(test)), unsafe(no_mangle))]
 pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
     if options != 0 {
         set_errno(libc::EINVAL);

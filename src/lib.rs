@@ -2,13 +2,14 @@
 //! built as `libbmalloc.so` for `LD_PRELOAD` and as an rlib for Rust programs.
 //! See README.md for what it does and docs/DESIGN.md for how and why.
 
-// No std in the shipped library (the `guard` feature, on by default): it needs nothing of it,
-// and without it the shared object is a fifth of the size and loads no unwinder (libgcc_s)
-// into every process. Builds for Rust callers and tests (without `guard`) link std, whose panic
-// handler they then use.
-#![cfg_attr(all(feature = "guard", not(test)), no_std)]
-// In unit tests the C symbols are not exported, so much of the crate is unused there.
-#![cfg_attr(test, allow(dead_code))]
+// No std in the shared object (the `preload` feature): it needs nothing of it, and without it
+// the shared object is a fifth of the size and loads no unwinder (libgcc_s) into every
+// process. Builds for Rust programs (the default) and tests link std, whose panic handler
+// they then use.
+#![cfg_attr(all(feature = "preload", not(test)), no_std)]
+// Without the C symbols (unit tests, and Rust programs without `override`) the introspection
+// calls have no caller.
+#![cfg_attr(any(test, not(feature = "override")), allow(dead_code))]
 // Library code documents every unsafe block (the lint is on in Cargo.toml and checked on the
 // library build); unit tests poke at raw memory on purpose and are exempt.
 #![cfg_attr(test, allow(clippy::undocumented_unsafe_blocks))]
@@ -51,13 +52,17 @@ mod supply;
 mod registry;
 mod stats;
 mod startup;
-// 9. The operations with C semantics, and the C ABI on top.
+// 9. The operations with C semantics; the C ABI and Rust's GlobalAlloc on top.
 mod pointer;
 mod alloc;
 mod c_abi;
+mod global;
 // end of layers
 
-/// The allocator for Rust callers, with the C calls' semantics.
+pub use global::Bmalloc;
+
+/// The allocator's calls for Rust callers, with the C calls' semantics (null and errno on
+/// failure). Those that take a pointer are `unsafe fn`: see each one's `# Safety`.
 pub mod api {
     pub use crate::alloc::{
         aligned, calloc, free, malloc, realloc, usable_size as malloc_usable_size,
@@ -76,7 +81,7 @@ fn tests_alone() -> std::sync::MutexGuard<'static, ()> {
 
 /// Aborts loudly if the library itself ever allocates through Rust's allocator (it must
 /// not: it is the allocator). Off for Rust programs that bring their own global allocator.
-#[cfg(all(feature = "guard", not(test)))]
+#[cfg(all(feature = "preload", not(test)))]
 mod guard {
     struct Guard;
 

@@ -99,7 +99,7 @@ pub fn free_block_overwritten(call: Call, blk: Carved) -> ! {
 
 /// For internal failures that must never happen (such as the library allocating through
 /// Rust's allocator, or a broken invariant in a checked build): a message and abort.
-#[cfg_attr(not(feature = "guard"), allow(dead_code))]
+#[cfg_attr(not(feature = "preload"), allow(dead_code))]
 #[cold]
 pub fn fatal(what: &str) -> ! {
     let mut w = Writer::new(Fd(console::message_fd()));

@@ -1,7 +1,8 @@
 //! Environment variables, read once by the constructor without allocating.
 //!
-//! `BMALLOC_STATS`: unset, empty, `1` or `stderr`: exit report on stderr; `0`: no report;
-//! anything else: a file to write it to, where `%p` stands for the process id and `%%` for `%`.
+//! `BMALLOC_STATS`: `1` or `stderr`: exit report on stderr; `0`: no report; anything else: a
+//! file to write it to, where `%p` stands for the process id and `%%` for `%`. Unset or empty:
+//! stderr for the shared object (the `override` feature), no report for a Rust program.
 //!
 //! `BMALLOC_PURGE_DELAY_MS`: how long free blocks handed to the exchange may wait for a taker
 //! before their pages go back to the OS (default 1000; 0 purges at the next chance).
@@ -35,9 +36,12 @@ pub enum StatsTarget {
     File,
 }
 
-pub fn parse_stats(value: Option<&[u8]>) -> StatsTarget {
+/// Where BMALLOC_STATS sends the report; `unset` when it is unset or empty (stderr for the
+/// shared object, off for a Rust program that only uses `Bmalloc`).
+pub fn parse_stats(value: Option<&[u8]>, unset: StatsTarget) -> StatsTarget {
     match value {
-        None | Some(b"") | Some(b"1") | Some(b"stderr") => StatsTarget::Stderr,
+        None | Some(b"") => unset,
+        Some(b"1") | Some(b"stderr") => StatsTarget::Stderr,
         Some(b"0") => StatsTarget::Off,
         Some(_) => StatsTarget::File,
     }
@@ -75,13 +79,16 @@ mod tests {
 
     #[test]
     fn stats_values() {
-        assert_eq!(parse_stats(None), StatsTarget::Stderr);
-        assert_eq!(parse_stats(Some(b"")), StatsTarget::Stderr);
-        assert_eq!(parse_stats(Some(b"1")), StatsTarget::Stderr);
-        assert_eq!(parse_stats(Some(b"stderr")), StatsTarget::Stderr);
-        assert_eq!(parse_stats(Some(b"0")), StatsTarget::Off);
-        assert_eq!(parse_stats(Some(b"/tmp/x.%p")), StatsTarget::File);
-        assert_eq!(parse_stats(Some(b"00")), StatsTarget::File);
+        use StatsTarget::*;
+        assert_eq!(parse_stats(None, Stderr), Stderr);
+        assert_eq!(parse_stats(None, Off), Off);
+        assert_eq!(parse_stats(Some(b""), Stderr), Stderr);
+        assert_eq!(parse_stats(Some(b""), Off), Off);
+        assert_eq!(parse_stats(Some(b"1"), Off), Stderr);
+        assert_eq!(parse_stats(Some(b"stderr"), Off), Stderr);
+        assert_eq!(parse_stats(Some(b"0"), Stderr), Off);
+        assert_eq!(parse_stats(Some(b"/tmp/x.%p"), Off), File);
+        assert_eq!(parse_stats(Some(b"00"), Off), File);
     }
 
     fn expand(t: &str, pid: u32) -> Option<std::string::String> {

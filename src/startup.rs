@@ -17,7 +17,7 @@ struct StatsPath(UnsafeCell<Buf<4096>>);
 unsafe impl Sync for StatsPath {}
 
 static STATS_PATH: StatsPath = StatsPath(UnsafeCell::new(Buf::new()));
-static STATS: AtomicU8 = AtomicU8::new(StatsTarget::Stderr as u8);
+static STATS: AtomicU8 = AtomicU8::new(StatsTarget::Off as u8);
 static REPORTED: AtomicBool = AtomicBool::new(false);
 
 unsafe extern "C" {
@@ -59,13 +59,20 @@ fn read_options() {
         options::set_purge_delay_ms(ms);
     }
     let bytes = env(c"BMALLOC_STATS");
-    let target = options::parse_stats(bytes);
+    // A Rust program that only uses `Bmalloc` prints no report unless asked to.
+    let unset = if cfg!(feature = "override") {
+        StatsTarget::Stderr
+    } else {
+        StatsTarget::Off
+    };
+    let target = options::parse_stats(bytes, unset);
     if target == StatsTarget::File {
         // SAFETY: only the constructor writes the path, before anyone reads it.
         let path = unsafe { &mut *STATS_PATH.0.get() };
         path.put(bytes.unwrap_or_default());
         if path.cut {
-            return; // an unusable path: keep the report on stderr
+            STATS.store(StatsTarget::Stderr as u8, Relaxed);
+            return; // an unusable path: the report goes to stderr
         }
     }
     STATS.store(target as u8, Relaxed);

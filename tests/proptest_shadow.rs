@@ -11,23 +11,23 @@
 //! A second test runs the same operations from several threads against one shared shadow map,
 //! with blocks handed between threads.
 //!
-//! Needs the crate built without the `guard` feature (the guard global allocator aborts on any
-//! allocation by Rust code, and the test harness allocates):
-//!     cargo test --no-default-features --test proptest_shadow
-//! With the guard on, this file compiles to nothing.
-//! Built so, the test binary exports bmalloc's malloc/free/..., so the whole test process (the
-//! harness, proptest, std's threads) runs on bmalloc too.
+//! `bmalloc::Bmalloc` is the test's global allocator, so the whole Rust side of the test
+//! process (the harness, proptest, std's threads) runs on bmalloc too, through `GlobalAlloc`.
+//! The `preload` build (the shared object's) is no_std with a guard allocator: there this file
+//! compiles to nothing. Run it alone with `cargo test --test proptest_shadow`.
 //! Knobs: PROPTEST_CASES (default 64 here), SHADOW_THREADS_SECS (default 2).
-//! AddressSanitizer (stable compiler with RUSTC_BOOTSTRAP=1) runs this test only if the C
-//! symbols are not exported (ASan's own start-up would call bmalloc's malloc before its shadow
-//! memory exists: SIGSEGV in malloc_slow under __asan_init): `make asan` builds with
-//! `--cfg bmalloc_noexport`, which leaves the `no_mangle` attributes off.
-#![cfg(not(feature = "guard"))]
+//! AddressSanitizer (`make asan`) runs it too: the default build exports no C symbol, so ASan's
+//! own malloc stays the process's (with them exported, ASan's start-up would call bmalloc's
+//! malloc before its shadow memory exists).
+#![cfg(not(feature = "preload"))]
 #![allow(unused_unsafe)]
 // The test drives the C-style API with raw pointers on purpose.
 #![allow(clippy::undocumented_unsafe_blocks)]
 
 use proptest::prelude::*;
+
+#[global_allocator]
+static GLOBAL: bmalloc::Bmalloc = bmalloc::Bmalloc;
 use proptest::strategy::ValueTree;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
