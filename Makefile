@@ -26,10 +26,11 @@ unit:
 
 # The unit and property tests again under AddressSanitizer. The stable compiler ships ASan's
 # runtime; RUSTC_BOOTSTRAP=1 lets it take the -Z flag. The default features export no C
-# symbol, so ASan's own malloc stays the process's.
+# symbol, so ASan's own malloc stays the process's. Doc tests are left out: rustdoc does not
+# link them with the sanitizer's runtime.
 asan:
 	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" BMALLOC_STATS=0 \
-	    $(CARGO) test --release --target x86_64-unknown-linux-gnu --target-dir target/asan
+	    $(CARGO) test --release --lib --tests --target x86_64-unknown-linux-gnu --target-dir target/asan
 
 # The unit tests under Miri (needs a nightly toolchain with the miri component; not part of
 # `make test`: a fresh machine is only promised the stable toolchain). The property tests
