@@ -207,9 +207,14 @@ fn put_back(mut pieces: Pieces) {
 }
 
 /// Records a piece in a free slot; false if the slots are full or it would pass the limit.
+/// The piece's bytes are counted before it is published, and taken off again if it finds no
+/// slot: a thread that empties the slots meanwhile subtracts only what was counted, so `BYTES`
+/// never drops below zero (it did, for a moment, when the count followed the publication:
+/// the checked build's overflow check caught it in t_stress).
 fn put(p: &Piece) -> bool {
     let limit = (2 * mapping::LARGE_BYTES.load(Relaxed)).clamp(MIN_BYTES, MAX_BYTES);
-    if BYTES.load(Relaxed) + p.len > limit {
+    if BYTES.fetch_add(p.len, Relaxed) + p.len > limit {
+        BYTES.fetch_sub(p.len, Relaxed);
         return false;
     }
     // SAFETY: the piece is ours and unused; its first page holds the record.
@@ -222,12 +227,13 @@ fn put(p: &Piece) -> bool {
             stamp: p.stamp,
         });
     }
-    for slot in &SLOT {
-        if slot.compare_exchange(0, p.start, AcqRel, Relaxed).is_ok() {
-            BYTES.fetch_add(p.len, Relaxed);
-            return true;
-        }
+    if SLOT
+        .iter()
+        .any(|slot| slot.compare_exchange(0, p.start, AcqRel, Relaxed).is_ok())
+    {
+        return true;
     }
+    BYTES.fetch_sub(p.len, Relaxed);
     false
 }
 
@@ -308,6 +314,43 @@ mod tests {
         assert!(
             pieces.iter().any(|&p| !pagemap::owns(p)),
             "what did not fit was unmapped"
+        );
+        decay(0, 0);
+    }
+
+    #[test]
+    fn the_byte_count_never_drops_below_zero_while_threads_keep_and_take() {
+        let _alone = alone();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let worst = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut piece = Some(mapped(MIB));
+                    let end = std::time::Instant::now() + std::time::Duration::from_millis(300);
+                    while std::time::Instant::now() < end {
+                        if let Some(p) = piece.take() {
+                            unsafe { keep(p, MIB, 1) };
+                        }
+                        piece = take(MIB).map(|(p, _)| p);
+                    }
+                    if let Some(p) = piece {
+                        unsafe { mapping::unmap_large(p, MIB) };
+                    }
+                });
+            }
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    worst.fetch_max(BYTES.load(Relaxed), Relaxed);
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            stop.store(true, Relaxed);
+        });
+        let worst = worst.load(Relaxed);
+        assert!(
+            worst <= MAX_BYTES,
+            "the count read {worst:#x}: below zero, wrapped"
         );
         decay(0, 0);
     }
