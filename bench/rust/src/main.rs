@@ -54,7 +54,9 @@ fn main() {
     // collector, so records die two threads away from where they were made.
     let (to_consumers, from_producers) = mpsc::sync_channel::<Vec<Record>>(64);
     let from_producers = std::sync::Arc::new(std::sync::Mutex::new(from_producers));
-    let (to_collector, from_consumers) = mpsc::channel::<HashMap<String, Vec<u64>>>();
+    // Both channels are bounded, so the memory in flight is the same under every allocator
+    // (with an unbounded one, how far the collector falls behind depends on scheduling).
+    let (to_collector, from_consumers) = mpsc::sync_channel::<HashMap<String, Vec<u64>>>(16);
     let producers: Vec<_> = (0..threads)
         .map(|t| {
             let tx = to_consumers.clone();
