@@ -1,7 +1,8 @@
-//! How blocks move between a heap and the shared pools: a heap over its limit hands a batch
-//! to the exchange; a heap whose list is empty takes a batch from the exchange, and failing
-//! that carves new blocks from its range, which it renews from a span of purged memory or a
-//! new chunk from the OS, and as a last resort from what a purge of everything frees.
+//! How blocks move between a heap and the shared pools: a heap whose list overflows keeps a
+//! batch in reserve and hands the one it kept before to the exchange; a heap whose list is
+//! empty takes its reserve back, else a batch from the exchange, and failing both carves new
+//! blocks from its range, which it renews from a span of purged memory or a new chunk from the
+//! OS, and as a last resort from what a purge of everything frees.
 
 use crate::header::Carved;
 use crate::heap::{CHUNK, OwnedHeap};
