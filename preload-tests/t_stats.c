@@ -10,7 +10,9 @@
  * them number by number for heaps 1..4 (the B lines, exactly that set); heap 0
  * gets libc's own allocations, so it is checked for consistency only.  Every H
  * line must be the sum of its heap's B lines and S the sum of the H lines; the
- * report is "\n", the V line, B.../H per heap ascending, the S line, printed once.
+ * report is "\n", the V line, B.../H per heap ascending, the S line, then our
+ * three lines: P (peak bytes in use, at least S's used bytes), O (bytes
+ * obtained/returned; something was obtained) and R (peak RSS), once.
  * Heap 0 must count the frees done at exit by an atexit handler and by the
  * program's destructor (exactly, in buckets 13 and 14 that nothing else uses).
  * 100 threads run one after the other must all get heap 1 (handed on with its
@@ -345,13 +347,31 @@ static int parse_report(const char *what, char *text)
     }
     int cur_heap = -1, last_bucket = -1, last_heap = -1;
     long hu = 0, hf = 0, su = 0, sf = 0;
-    int have_s = 0, heap_lines = 0;
+    int have_s = 0, heap_lines = 0, after_s = 0;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         if (!ok)
             break;
         if (have_s) {
-            ok &= CHECK_MSG(0, "%s: line after the S line: [%s]", what, line);
-            break;
+            /* P, O and R, in that order, and nothing more */
+            long a, b;
+            char end;
+            if (after_s == 0) {
+                ok &= CHECK_MSG(sscanf(line, "P %ld%c", &a, &end) == 1, "%s: want P, got [%s]",
+                                what, line);
+                ok &= CHECK_MSG(a >= su, "%s: peak in use %ld < S's %ld", what, a, su);
+            } else if (after_s == 1) {
+                ok &= CHECK_MSG(sscanf(line, "O %ld/%ld%c", &a, &b, &end) == 2,
+                                "%s: want O, got [%s]", what, line);
+                ok &= CHECK_MSG(a > 0 && b >= 0, "%s: [%s]", what, line);
+            } else if (after_s == 2) {
+                ok &= CHECK_MSG(sscanf(line, "R %ld%c", &a, &end) == 1, "%s: want R, got [%s]",
+                                what, line);
+                ok &= CHECK_MSG(a > 0, "%s: peak RSS [%s]", what, line);
+            } else {
+                ok &= CHECK_MSG(0, "%s: line after the R line: [%s]", what, line);
+            }
+            after_s++;
+            continue;
         }
         if (line[0] == 'B') {
             struct bline b;
@@ -416,6 +436,7 @@ static int parse_report(const char *what, char *text)
         }
     }
     ok &= CHECK_MSG(have_s, "%s: no S line", what);
+    ok &= CHECK_MSG(after_s == 3, "%s: %d lines after S, want P, O and R", what, after_s);
     return ok;
 }
 

@@ -8,7 +8,7 @@ use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of};
-use crate::{large, mapcache, pagemap, purge, registry, release, supply};
+use crate::{large, mapcache, os, pagemap, purge, registry, release, supply};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -312,10 +312,11 @@ fn aligned_small(align: usize, total: usize, call: Call) -> *mut u8 {
 }
 
 /// malloc_trim: purges now what the exchange and the calling thread's heap hold free, and
-/// the cache of large mappings; whether that gave pages back to the OS.
+/// the cache of large mappings; whether that gave pages back to the OS (released or unmapped).
 pub fn trim() -> bool {
-    let before = release::RELEASED_BYTES.load(Relaxed);
+    let returned = || release::RELEASED_BYTES.load(Relaxed) + os::UNMAPPED.load(Relaxed);
+    let before = returned();
     registry::with_heap(purge::purge_all);
     mapcache::decay(0, 0);
-    release::RELEASED_BYTES.load(Relaxed) != before
+    returned() != before
 }

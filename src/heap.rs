@@ -25,8 +25,8 @@
 
 use crate::header::{Carved, State, tag};
 use crate::list::{self, Lists};
-use crate::os;
-use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, stride_of};
+use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
+use crate::{os, usage};
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
@@ -75,6 +75,8 @@ struct Own {
     exit_rounds: u32,
     /// The reserves, by bucket: a batch each, or none (see the module doc).
     reserve: [Option<Carved>; SMALL_BUCKETS],
+    /// Bytes in use by bucket as last published to `usage` (see `note_usage`).
+    published: [i64; ALL_BUCKETS],
 }
 
 #[repr(C, align(64))]
@@ -365,13 +367,30 @@ impl OwnedHeap {
     }
 
     /// Counts a block of bucket `b` handed out, or taken back, outside the lists (large
-    /// blocks, and small ones a realloc counted anew).
+    /// blocks, and small ones a realloc counted anew): slow paths, which publish the change
+    /// of bytes in use.
     pub fn count_malloc(&mut self, b: usize) {
         bump(&self.heap().mallocs[b], 1);
+        self.note_usage(b);
     }
 
     pub fn count_free(&mut self, b: usize) {
         bump(&self.heap().frees[b], 1);
+        self.note_usage(b);
+    }
+
+    /// From a slow path of bucket `b`: publishes the heap's change of bytes in use in it once
+    /// the change reaches `usage::STEP` (see `usage`).
+    pub fn note_usage(&mut self, b: usize) {
+        let h = self.heap();
+        let live = h.mallocs(b).wrapping_sub(h.frees(b)) as i64;
+        let now = live.wrapping_mul(payload_of(b) as i64);
+        let published = &mut self.own().published[b];
+        let delta = now.wrapping_sub(*published);
+        if delta.unsigned_abs() >= usage::STEP as u64 {
+            *published = now;
+            usage::publish(delta);
+        }
     }
 
     /// Counts one more run of the owner's thread-exit hook and returns how many there were.

@@ -31,9 +31,10 @@ mod fmt;
 mod console;
 mod options;
 mod misuse;
-// 4. Lock-free structures over OS memory.
+// 4. Lock-free structures over OS memory, and the shared count of bytes in use.
 mod pagemap;
 mod stack;
+mod usage;
 // 5. Memory obtained from the OS, spans of purged memory, and giving pages back.
 mod mapping;
 mod spans;
@@ -52,11 +53,13 @@ mod supply;
 mod registry;
 mod stats;
 mod startup;
-// 9. The operations with C semantics; the C ABI and Rust's GlobalAlloc on top.
+// 9. The operations with C semantics; the C ABI and Rust's GlobalAlloc on top; the shared
+//    object run as a program.
 mod pointer;
 mod alloc;
 mod c_abi;
 mod global;
+mod selfrun;
 // end of layers
 
 pub use global::Bmalloc;

@@ -15,6 +15,10 @@ static PAGE: AtomicUsize = AtomicUsize::new(0);
 static GROWER: AtomicI32 = AtomicI32::new(0);
 /// Set once the kernel refused to move the break: from then on, callers map.
 static BRK_REFUSED: AtomicBool = AtomicBool::new(false);
+/// Bytes of address space obtained with brk and mmap (and mremap growth), and given back with
+/// munmap (and mremap shrinking or moving), since start-up: the report's `O` line.
+pub static OBTAINED: AtomicUsize = AtomicUsize::new(0);
+pub static UNMAPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// The system page size, read once from sysconf.
 #[inline]
@@ -70,6 +74,7 @@ pub fn grow_break(len: usize) -> Option<*mut u8> {
     };
     GROWER.store(0, Release);
     if Some(got) == want {
+        OBTAINED.fetch_add(got - current, Relaxed);
         Some(start as *mut u8)
     } else {
         BRK_REFUSED.store(true, Relaxed);
@@ -94,6 +99,7 @@ pub fn map(len: usize) -> *mut u8 {
     if p == libc::MAP_FAILED {
         null_mut()
     } else {
+        OBTAINED.fetch_add(len, Relaxed);
         p.cast()
     }
 }
@@ -104,7 +110,9 @@ pub fn map(len: usize) -> *mut u8 {
 /// The range is memory the caller mapped and nobody uses any more.
 pub unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller's promise.
-    unsafe { libc::munmap(p.cast(), len) };
+    if unsafe { libc::munmap(p.cast(), len) } == 0 {
+        UNMAPPED.fetch_add(len, Relaxed);
+    }
 }
 
 /// A fresh anonymous mapping that nobody else has seen yet: dropped, it is unmapped again;
@@ -184,7 +192,13 @@ pub fn map_aligned(len: usize, align: usize, offset: usize) -> *mut u8 {
 /// `[start, start + from)` is a mapping of the caller's that nobody else uses.
 pub unsafe fn resize_in_place(start: usize, from: usize, to: usize) -> bool {
     // SAFETY: the caller's promise; without MAYMOVE the kernel keeps the address.
-    unsafe { libc::mremap(start as *mut libc::c_void, from, to, 0) != libc::MAP_FAILED }
+    let done = unsafe { libc::mremap(start as *mut libc::c_void, from, to, 0) != libc::MAP_FAILED };
+    if done && to > from {
+        OBTAINED.fetch_add(to - from, Relaxed);
+    } else if done {
+        UNMAPPED.fetch_add(from - to, Relaxed);
+    }
+    done
 }
 
 /// Moves the pages of the mapping `[start, start + len)` over the start of `dest` (mremap
@@ -204,7 +218,12 @@ pub unsafe fn move_pages(start: usize, len: usize, dest: *mut u8) -> bool {
             dest,
         )
     };
-    moved != libc::MAP_FAILED
+    // The old range's address space is gone; `dest` was counted when it was mapped.
+    let done = moved != libc::MAP_FAILED;
+    if done {
+        UNMAPPED.fetch_add(len, Relaxed);
+    }
+    done
 }
 
 /// MADV_DONTNEED on `[from, to)`: the pages go back to the OS, stay mapped, and read as zeros.
@@ -299,16 +318,21 @@ pub fn identity(fd: i32) -> Option<(u64, u64)> {
     }
 }
 
-/// Opens `path` for writing, created (mode 0644) or truncated, close-on-exec: a descriptor or
-/// a negative number.
-pub fn create_file(path: &core::ffi::CStr) -> i32 {
+/// Opens `path` for writing, created (mode 0644) or truncated, close-on-exec: a descriptor, or
+/// the errno of the failure.
+pub fn create_file(path: &core::ffi::CStr) -> Result<i32, i32> {
     // SAFETY: the path is NUL-terminated.
-    unsafe {
+    let fd = unsafe {
         libc::open(
             path.as_ptr(),
             libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
             0o644,
         )
+    };
+    if fd >= 0 {
+        Ok(fd)
+    } else {
+        Err(errno::errno().0)
     }
 }
 
@@ -316,6 +340,113 @@ pub fn create_file(path: &core::ffi::CStr) -> i32 {
 pub fn close(fd: i32) {
     // SAFETY: closing a descriptor has no memory effects; a bad one only makes it fail.
     unsafe { libc::close(fd) };
+}
+
+/// The process's peak resident set so far, in bytes (getrusage's maxrss), or 0.
+pub fn peak_rss_bytes() -> u64 {
+    let mut ru = core::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills our rusage buffer; a zeroed rusage is valid if it fails.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    (ru.ru_maxrss.max(0) as u64) * 1024
+}
+
+/// Whether the process runs with privileges its environment must not steer (setuid, setgid,
+/// file capabilities: the kernel's AT_SECURE), as glibc's `secure_getenv` decides.
+pub fn is_secure() -> bool {
+    // SAFETY: getauxval reads the auxiliary vector; an absent entry gives 0.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// The value of environment variable `name`, unless the process is secure (`is_secure`):
+/// then None, as `secure_getenv` answers.
+pub fn secure_env(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    unsafe extern "C" {
+        fn secure_getenv(name: *const libc::c_char) -> *mut libc::c_char;
+    }
+    // SAFETY: secure_getenv returns null or a NUL-terminated string in the environment,
+    // which nobody changes while the constructors run.
+    let value = unsafe { secure_getenv(name.as_ptr()) };
+    cstr_bytes(value)
+}
+
+/// The value of environment variable `name` whatever the process's privileges: only to say
+/// that it was ignored.
+pub fn raw_env(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: as in `secure_env`.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    cstr_bytes(value)
+}
+
+fn cstr_bytes(p: *const libc::c_char) -> Option<&'static [u8]> {
+    // SAFETY: callers pass null or a NUL-terminated string of the environment, which lives as
+    // long as the process (nobody changes the environment while the constructors run).
+    (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Reads the file at `path` into `buf`: the bytes read (at most `buf.len()`), and whether the
+/// file held more; or the errno of the open or read that failed.
+pub fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> Result<(usize, bool), i32> {
+    // SAFETY: the path is NUL-terminated.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno::errno().0);
+    }
+    let mut len = 0;
+    let mut more = [0u8; 1];
+    let result = loop {
+        let room = &mut buf[len..];
+        let (ptr, cap) = if room.is_empty() {
+            (more.as_mut_ptr(), 1) // full: one more byte says whether there is more
+        } else {
+            (room.as_mut_ptr(), room.len())
+        };
+        // SAFETY: reads into a live buffer of `cap` bytes.
+        let n = unsafe { libc::read(fd, ptr.cast(), cap) };
+        match n {
+            0 => break Ok((len, false)),
+            n if n > 0 && len == buf.len() => break Ok((len, true)),
+            n if n > 0 => len += n as usize,
+            _ if errno::errno().0 == libc::EINTR => {}
+            _ => break Err(errno::errno().0),
+        }
+    };
+    close(fd);
+    result
+}
+
+/// The current directory into `buf`, without its NUL; None if it does not fit or is gone.
+pub fn current_dir(buf: &mut [u8]) -> Option<&[u8]> {
+    // SAFETY: getcwd writes at most `buf.len()` bytes into the buffer, NUL included.
+    let p = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
+    if p.is_null() {
+        return None;
+    }
+    let len = buf.iter().position(|&c| c == 0)?;
+    Some(&buf[..len])
+}
+
+/// The text glibc has for errno `e`, from its static table (no allocation, unlike
+/// `strerror` for an unknown number).
+pub fn error_text(e: i32) -> &'static [u8] {
+    unsafe extern "C" {
+        fn strerrordesc_np(errnum: i32) -> *const libc::c_char;
+    }
+    // SAFETY: strerrordesc_np returns null or a static NUL-terminated string.
+    let p = unsafe { strerrordesc_np(e) };
+    if p.is_null() {
+        return b"unknown error";
+    }
+    // SAFETY: non-null results are static NUL-terminated strings.
+    unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes()
+}
+
+/// Ends the process at once with `status`, running no exit handler.
+pub fn exit_now(status: i32) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(status) }
 }
 
 /// Ends the process at once, as glibc does on heap corruption.

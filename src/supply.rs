@@ -13,6 +13,7 @@ use crate::{exchange, mapping, os, purge, spans};
 /// reserve goes to the exchange.
 #[cold]
 pub fn hand_over(h: &mut OwnedHeap, b: usize) {
+    h.note_usage(b);
     if let Some((first, n)) = h.cut_batch(b) {
         exchange::give(b, first, n, os::now_ms());
         purge::after_hand_over(h);
@@ -28,9 +29,11 @@ pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
 }
 
 /// Refills bucket `b`'s empty list: from its own reserve, else with a batch from the
-/// exchange. False if neither had one.
+/// exchange. False if neither had one. Every malloc that finds a list empty comes here first
+/// (before `carve`), so this is where the heap publishes its usage on the way up.
 #[cold]
 pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
+    h.note_usage(b);
     if h.unreserve(b) {
         return true;
     }
