@@ -7,7 +7,23 @@ CHECKED_LIB := target/checked/libbmalloc.so
 STRESS_SECONDS ?= 600
 BENCH_ARGS ?=
 
-.PHONY: all lib test unit asan miri preload checked check bench compat stress clean
+.PHONY: all lib test unit asan miri preload checked check bench compat stress clean \
+	install uninstall
+
+# make install: the library with its SONAME and development link, the wrapper command and the
+# chart command, pkg-config's file and the man pages, under $(DESTDIR)$(PREFIX).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# The ABI major version is build.rs's, which gives the library its SONAME.
+ABI := $(shell sed -n 's/^const ABI_MAJOR: u32 = \([0-9]*\);/\1/p' build.rs)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SONAME := libbmalloc.so.$(ABI)
+INSTALLED := $(LIBDIR)/$(SONAME) $(LIBDIR)/libbmalloc.so $(PKGCONFIGDIR)/bmalloc.pc \
+	$(BINDIR)/bmalloc $(BINDIR)/bmalloc-chart \
+	$(MANDIR)/man1/bmalloc.1 $(MANDIR)/man1/bmalloc-chart.1 $(MANDIR)/man7/bmalloc.7
 
 all: lib
 
@@ -59,6 +75,30 @@ bench: lib
 
 compat: lib
 	scripts/compat
+
+install: lib
+	@test -n "$(ABI)" || { echo "make install: no ABI_MAJOR in build.rs" >&2; exit 1; }
+	install -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(BINDIR)" \
+	    "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man7"
+	install -m 755 $(LIB) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sfn $(SONAME) "$(DESTDIR)$(LIBDIR)/libbmalloc.so"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    dist/bmalloc.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/bmalloc.pc"
+	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/bmalloc.pc"
+	# The wrapper finds the library relative to its own directory, so the tree can move.
+	sed "s|^installed_lib=\$$|installed_lib='$$(realpath -m --relative-to="$(BINDIR)" "$(LIBDIR)/$(SONAME)")'|" \
+	    scripts/bmalloc > "$(DESTDIR)$(BINDIR)/bmalloc"
+	chmod 755 "$(DESTDIR)$(BINDIR)/bmalloc"
+	install -m 755 scripts/bmalloc-chart "$(DESTDIR)$(BINDIR)/bmalloc-chart"
+	for page in man1/bmalloc.1 man1/bmalloc-chart.1 man7/bmalloc.7; do \
+	    sed 's|@VERSION@|$(VERSION)|' dist/$${page#*/} > "$(DESTDIR)$(MANDIR)/$$page" && \
+	    chmod 644 "$(DESTDIR)$(MANDIR)/$$page" || exit 1; \
+	done
+
+# Removes the files `make install` installed (with the same PREFIX and DESTDIR). Directories
+# stay: they may be shared with other packages.
+uninstall:
+	rm -f $(addprefix "$(DESTDIR),$(addsuffix ",$(INSTALLED)))
 
 stress: lib
 	scripts/stress $(STRESS_SECONDS)
