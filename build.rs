@@ -5,12 +5,15 @@
 //!   changes only if a call's contract ever does.
 //! - Entry point `bmalloc_run_as_program` (src/selfrun.rs): run as a program, the library
 //!   prints its version and how to use it, as libc.so.6 does.
+//! - src/cxx_new.c, the slow path of C++'s operator new (see src/cxx.rs), for the shared object
+//!   of the `preload` feature.
 
 /// The Makefile reads this line: keep it in this form.
 const ABI_MAJOR: u32 = 1;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/cxx_new.c");
     println!("cargo:rustc-env=BMALLOC_ABI_MAJOR={ABI_MAJOR}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbmalloc.so.{ABI_MAJOR}");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -44,5 +47,26 @@ fn main() {
             src.display()
         );
         println!("cargo:rustc-cdylib-link-arg={}", obj.display());
+        // The slow path of C++'s operator new (src/cxx.rs says why it is C), in the shared
+        // object only: the `preload` build is the one that exports operator new.
+        if std::env::var_os("CARGO_FEATURE_PRELOAD").is_some() {
+            let obj = out.join("cxx_new.o");
+            let status = std::process::Command::new(&cc)
+                .args([
+                    "-c",
+                    "-O2",
+                    "-fPIC",
+                    "-fexceptions",
+                    "-fvisibility=hidden",
+                    "-Wall",
+                ])
+                .arg("src/cxx_new.c")
+                .arg("-o")
+                .arg(&obj)
+                .status()
+                .unwrap_or_else(|e| panic!("{cc}: {e}"));
+            assert!(status.success(), "{cc} could not compile src/cxx_new.c");
+            println!("cargo:rustc-cdylib-link-arg={}", obj.display());
+        }
     }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# t_symbols.sh: libbmalloc.so exports exactly the contract's symbols, nothing else, and needs
+# t_symbols.sh: libbmalloc.so exports exactly the contract's symbols (the C calls, and C++'s
+# operator new and delete in all 20 forms), nothing else, and needs
 # no shared library but libc.
 # `nm -D --defined-only` lists the dynamic symbols the library defines.  A version
 # script with a named version node adds an absolute symbol (type A) of that name:
@@ -10,7 +11,12 @@ set -u
 lib=${BMALLOC_LIB:?BMALLOC_LIB not set (run through preload-tests/run)}
 want="aligned_alloc calloc cfree free malloc malloc_info malloc_stats malloc_trim
 malloc_usable_size mallinfo mallinfo2 mallopt memalign posix_memalign pvalloc realloc
-reallocarray valloc"
+reallocarray valloc
+_Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t _ZnwmSt11align_val_t _ZnamSt11align_val_t
+_ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t _ZdlPv _ZdaPv _ZdlPvm
+_ZdaPvm _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t
+_ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t _ZdlPvSt11align_val_tRKSt9nothrow_t
+_ZdaPvSt11align_val_tRKSt9nothrow_t"
 out=$(nm -D --defined-only "$lib") || { echo "nm failed on $lib"; exit 1; }
 fail=0
 got=$(awk 'NF >= 2 { t = $(NF-1); n = $NF; sub(/@.*/, "", n);

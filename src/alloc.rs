@@ -27,14 +27,25 @@ pub fn malloc(size: usize) -> *mut u8 {
 
 #[inline(always)]
 fn allocate(size: usize, call: Call) -> *mut u8 {
-    if let Some(mut h) = registry::mine() {
-        if size <= SMALL_MAX {
-            if let Taken::Block(blk) = h.take(bucket_of(size)) {
-                return blk.user();
-            }
-        }
+    match take_small(size) {
+        Some(p) => p,
+        None => malloc_slow(size, call, false),
     }
-    malloc_slow(size, call, false)
+}
+
+/// The malloc fast path alone: a small block from the calling thread's list, or None when
+/// the call needs a slow path (no heap yet, a large size, an empty list, a clobbered header).
+/// C++'s operator new (`cxx`) has a slow path of its own.
+#[inline(always)]
+pub fn take_small(size: usize) -> Option<*mut u8> {
+    let mut h = registry::mine()?;
+    if size > SMALL_MAX {
+        return None;
+    }
+    match h.take(bucket_of(size)) {
+        Taken::Block(blk) => Some(blk.user()),
+        _ => None,
+    }
 }
 
 /// free: gives a block back to the calling thread's heap.
@@ -44,6 +55,16 @@ fn allocate(size: usize, call: Call) -> *mut u8 {
 /// that bmalloc can see (a pointer it never handed out, a double free) is reported and aborts.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { free_as(p, Call::Free) }
+}
+
+/// free, on behalf of `call` (misuse messages name it: `free` or `operator delete`).
+///
+/// # Safety
+/// As for `free`.
+#[inline(always)]
+pub unsafe fn free_as(p: *mut u8, call: Call) {
     let hdr = header::of_user(p);
     if let Some(mut h) = registry::mine() {
         if p as usize % ALIGN == 0 && pagemap::owns(hdr as usize) {
@@ -63,7 +84,7 @@ pub unsafe fn free(p: *mut u8) {
             }
         }
     }
-    free_slow(p);
+    free_slow(p, call);
 }
 
 /// A block taken from a list, or a report of its clobbered header on behalf of `call`.
@@ -127,12 +148,12 @@ fn alloc_large(mut h: Option<&mut OwnedHeap>, size: usize, align: usize, zero: b
 }
 
 #[cold]
-fn free_slow(p: *mut u8) {
+fn free_slow(p: *mut u8, call: Call) {
     if p.is_null() {
         return;
     }
     let saved = errno::errno();
-    free_block(pointer::inspect(Call::Free, p));
+    free_block(pointer::inspect(call, p));
     errno::set_errno(saved);
 }
 

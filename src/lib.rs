@@ -53,11 +53,18 @@ mod supply;
 mod registry;
 mod stats;
 mod startup;
-// 9. The operations with C semantics; the C ABI and Rust's GlobalAlloc on top; the shared
-//    object run as a program.
+// 9. The operations with C semantics; the C ABI, C++'s operator new and delete, and Rust's
+//    GlobalAlloc on top; the shared object run as a program.
 mod pointer;
 mod alloc;
 mod c_abi;
+#[cfg(all(
+    feature = "preload",
+    not(test),
+    target_os = "linux",
+    target_arch = "x86_64"
+))]
+mod cxx;
 mod global;
 mod selfrun;
 // end of layers

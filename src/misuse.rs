@@ -19,6 +19,9 @@ pub enum Call {
     AlignedAlloc,
     Valloc,
     Pvalloc,
+    /// C++'s operator new and operator delete, in all their forms.
+    New,
+    Delete,
 }
 
 impl Call {
@@ -34,6 +37,8 @@ impl Call {
             Call::AlignedAlloc => "aligned_alloc",
             Call::Valloc => "valloc",
             Call::Pvalloc => "pvalloc",
+            Call::New => "operator new",
+            Call::Delete => "operator delete",
         }
     }
 }
@@ -67,7 +72,7 @@ impl Fault {
 
     /// A freed block handed to `call`: a double free for free, a use after free otherwise.
     pub fn freed(call: Call) -> Fault {
-        if call == Call::Free {
+        if matches!(call, Call::Free | Call::Delete) {
             Fault::DoubleFree
         } else {
             Fault::AlreadyFreed
@@ -117,6 +122,8 @@ mod tests {
         assert_eq!(Call::Calloc.name(), "calloc");
         assert_eq!(Call::UsableSize.name(), "malloc_usable_size");
         assert_eq!(Fault::freed(Call::Free), Fault::DoubleFree);
+        assert_eq!(Fault::freed(Call::Delete), Fault::DoubleFree);
+        assert_eq!(Call::Delete.name(), "operator delete");
         assert_eq!(Fault::freed(Call::Realloc), Fault::AlreadyFreed);
     }
 }
