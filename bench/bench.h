@@ -17,7 +17,9 @@
 #ifndef BMALLOC_BENCH_H
 #define BMALLOC_BENCH_H
 
+#ifndef _GNU_SOURCE /* g++ defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
