@@ -22,7 +22,7 @@
 use crate::fmt::{Sink, Writer};
 use crate::heap::Heap;
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of};
-use crate::{exchange, mapping, os, registry, release, usage};
+use crate::{exchange, mapping, os, purge, registry, release, usage};
 use core::sync::atomic::Ordering::Relaxed;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -83,6 +83,8 @@ pub struct Figures {
     pub released: u64,
     /// The process's peak resident set.
     pub peak_rss: u64,
+    /// Purges run (JSON only).
+    pub purges: u64,
 }
 
 /// What a report is made of, in the order it is written; a format writes each part.
@@ -248,9 +250,8 @@ impl<S: Sink> Format for Json<'_, S> {
         let returned = f.unmapped.wrapping_add(f.released);
         self.field("returned_bytes", returned as i64).w.str(", ");
         self.field("unmapped_bytes", f.unmapped as i64).w.str(", ");
-        self.field("released_bytes", f.released as i64)
-            .w
-            .str("},\n  ");
+        self.field("released_bytes", f.released as i64).w.str(", ");
+        self.field("purges", f.purges as i64).w.str("},\n  ");
         self.field("peak_rss_bytes", f.peak_rss as i64)
             .w
             .str("\n}\n");
@@ -335,6 +336,7 @@ pub fn write_live_report<S: Sink>(w: &mut Writer<S>, json: bool) {
             unmapped: os::UNMAPPED.load(Relaxed) as u64,
             released: release::RELEASED_BYTES.load(Relaxed) as u64,
             peak_rss: os::peak_rss_bytes(),
+            purges: purge::count(),
         }
     };
     write_report(
@@ -419,6 +421,7 @@ mod tests {
         unmapped: 8192,
         released: 4096,
         peak_rss: 3 << 20,
+        purges: 2,
     };
 
     fn report_x(
