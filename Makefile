@@ -71,6 +71,7 @@ check:
 
 bench: lib
 	bench/run $(BENCH_ARGS)
+	bench/real
 	bench/rust/run
 
 compat: lib
