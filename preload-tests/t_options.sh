@@ -128,16 +128,19 @@ cat > threads.c <<'C'
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+static pthread_barrier_t all_in;
 static void *work(void *arg)
 {
     char *keep[2000];
     for (int i = 0; i < 2000; i++) { keep[i] = malloc(16 + (i * 37) % 3000); memset(keep[i], 1, 16); }
+    pthread_barrier_wait(&all_in); /* all four live at once: four heaps, none handed on */
     for (int i = 0; i < 2000; i += 2) free(keep[i]);
     return arg;
 }
 int main(void)
 {
     pthread_t t[4];
+    pthread_barrier_init(&all_in, 0, 4);
     for (int i = 0; i < 4; i++) pthread_create(&t[i], 0, work, 0);
     for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
     char *volatile big = malloc(3 << 20); /* volatile: gcc drops a plain malloc/free pair */
