@@ -61,7 +61,7 @@ preload: lib
 # source ("bmalloc: internal error: panicked at src/heap.rs:...").
 checked:
 	$(CARGO) build --profile checked --features preload
-	BMALLOC_LIB=$(CURDIR)/$(CHECKED_LIB) preload-tests/run
+	BMALLOC_CHECKED=1 BMALLOC_LIB=$(CURDIR)/$(CHECKED_LIB) preload-tests/run
 
 # Formatting and lints, as CI would want them.
 check:
