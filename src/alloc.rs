@@ -67,15 +67,16 @@ pub unsafe fn free(p: *mut u8) {
 pub unsafe fn free_as(p: *mut u8, call: Call) {
     let hdr = header::of_user(p);
     if let Some(mut h) = registry::mine() {
-        if p as usize % ALIGN == 0 && pagemap::owns(hdr as usize) {
-            // SAFETY: the header's page is ours and mapped, so it can be read.
-            let tag = unsafe { (*hdr).tag };
+        if p as usize % ALIGN == 0 && pagemap::readable(hdr as usize) {
+            // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
+            let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
             // One comparison checks magic, state and bucket: a used small block's tag is the
-            // tag of a used bucket-0 block plus its bucket.
+            // tag of a used bucket-0 block plus its bucket. Its seal, the word the block
+            // before would overrun first, must be its bucket's.
             let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
-            if b < SMALL_BUCKETS {
-                // SAFETY: a used small block's header on a page of ours: carved memory (as in
-                // `pointer::inspect`), a block the caller gives up.
+            if b < SMALL_BUCKETS && seal.wrapping_add(header::USED_OVER_SEAL) == tag {
+                // SAFETY: a used small block's keyed tag and seal in readable memory: a header
+                // in carved memory (as in `pointer::inspect`), a block the caller gives up.
                 if !h.put(unsafe { Carved::new(hdr) }, b) {
                     // By value: the fast path keeps the handle in a register.
                     supply::hand_over_owned(h, b);
@@ -175,9 +176,9 @@ fn free_block(block: Block) {
             unsafe { large::free_spanned(h) };
         }
         Block::Aligned { inner, outer } => {
-            // Mark the inner header free too, so a second free of the aligned pointer is
-            // reported as a double free.
-            inner.set_tag(header::tag(State::Free, 0));
+            // Make the inner header a free block's, so a second free of the aligned pointer
+            // is reported as a double free.
+            inner.make_free(0, 0);
             // SAFETY: `inspect` checked the holding block, which the caller gives up.
             unsafe { free(outer) };
         }
@@ -326,8 +327,8 @@ fn aligned_small(align: usize, total: usize, call: Call) -> *mut u8 {
     // SAFETY: p - 16 >= outer and p + size <= outer + total, so the second header and the
     // caller's bytes both lie inside the holding block.
     unsafe {
+        (*inner).lead = (p as usize - outer as usize) as u64;
         (*inner).tag = header::tag(State::Aligned, bucket_of(total));
-        (*inner).link = p as usize - outer as usize;
     }
     p
 }

@@ -108,7 +108,7 @@ impl Iterator for Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::{State, TestCell, tag};
+    use crate::header::TestCell;
 
     /// Free blocks of bucket 0 in `cells`, chained.
     fn batch(cells: &mut [TestCell]) -> Carved {
@@ -116,8 +116,7 @@ mod tests {
         let n = cells.len();
         for i in 0..n {
             let h = unsafe { Carved::new((base + 32 * i) as *mut _) };
-            h.set_tag(tag(State::Free, 0));
-            h.set_link(if i + 1 < n { base + 32 * (i + 1) } else { 0 });
+            h.make_free(0, if i + 1 < n { base + 32 * (i + 1) } else { 0 });
         }
         unsafe { Carved::new(base as *mut _) }
     }

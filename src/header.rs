@@ -1,17 +1,26 @@
-//! The 16-byte header in front of every block: a magic number, the block's state and bucket,
-//! and one word whose meaning depends on the state.
+//! The 16-byte header in front of every block: two words, the second right in front of the
+//! user pointer, so that the smallest underflow (one byte before the block) changes the word
+//! free() checks.
 //!
 //! ```text
-//! tag  (u64) = MAGIC << 32 | state << 8 | bucket
-//! link (u64) = FREE:    next block on the free list (header address, 0 ends the list)
-//!              USED:    unused
-//!              ALIGNED: distance back from this header to the header of the block holding it
-//!              LARGE:   length of the mapping that holds the block
-//!              SPANNED: length of the block, header included
+//!           lead (h+0)                       tag (h+8, in front of the user pointer)
+//! USED:     seal of its bucket               keyed tag: state U and bucket
+//! FREE:     seal of its bucket               next block on its chain, encoded (see `Keys`)
+//! ALIGNED:  distance back to the holding     keyed tag: state A
+//!           block's user pointer
+//! LARGE:    length of its mapping            keyed tag: state L and bucket
+//! SPANNED:  length of the block, header in   keyed tag: state S and bucket
+//! span:     0                                length of the span (see `spans`)
 //! ```
-//! Keeping the free-list link in the header (not in the payload) means a free block's payload
-//! is written by us only while the block heads a batch in the exchange (see `Payload`), and a
-//! clobbered header is seen before its link is followed.
+//! A small block's seal is the keyed tag of a free block of its bucket; it stays in place
+//! while the block is used, so free() checks both words: a write past the end of the block
+//! before reaches the seal first, and one before the start of this block reaches the tag.
+//! A free block's link sits in the header too, checked (the seal) before it is followed, and
+//! encoded: a link that does not decode to a 16-aligned user-space address is refused.
+//!
+//! Tags and links are keyed with secrets chosen once per process before the first block
+//! exists (`install_keys`), as glibc's safe-linking and mimalloc's encoded lists do: a header
+//! forged from the public magic number, or a link overwritten with an address, is seen.
 //!
 //! Invariant: every link bmalloc writes names a header in carved memory (see `Carved`), or is
 //! 0.
@@ -19,15 +28,15 @@
 use crate::size_class::{ALIGN, HEADER};
 use core::cell::Cell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
-/// "bmal" in ASCII: what a header's upper half must hold.
+/// "bmal" in ASCII: what a tag's upper half holds before it is keyed.
 pub const MAGIC: u32 = 0x626d_616c;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 pub enum State {
-    /// On a heap's free list.
+    /// On a free list; also a small block's seal, used or free.
     Free = b'F',
     /// Handed out by malloc and friends.
     Used = b'U',
@@ -41,8 +50,139 @@ pub enum State {
 
 #[repr(C)]
 pub struct Header {
+    pub lead: u64,
     pub tag: u64,
-    pub link: usize,
+}
+
+/// The process's secrets: what is added to every tag, and what every link is xored with.
+/// One cache line, read by the fast paths with one address.
+#[repr(C, align(64))]
+pub struct Keys {
+    /// The keyed tag of a used block of bucket 0: `plain(Used, 0)` plus the tag secret. Every
+    /// other tag is this plus a small constant (`tag`).
+    used0: AtomicU64,
+    link: AtomicU64,
+}
+
+/// Before `install_keys`, both are 0: plain tags and links (unit tests, and nothing else:
+/// no block exists before the first memory is obtained, which installs them).
+static KEYS: Keys = Keys {
+    used0: AtomicU64::new(plain(State::Used, 0)),
+    link: AtomicU64::new(0),
+};
+/// The seed the keys are drawn from (0: none yet), and whether they are stored.
+static SEED: AtomicU64 = AtomicU64::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Bits a decoded link must not have: above user space, or below 16-byte alignment.
+const LINK_MASK: u64 = 0xffff_8000_0000_000f;
+
+/// The tag of `state` and `bucket` before keying.
+const fn plain(state: State, bucket: usize) -> u64 {
+    ((MAGIC as u64) << 32) | ((state as u64) << 8) | bucket as u64
+}
+
+/// Mixes a seed into a well-spread word (splitmix64's finalizer).
+const fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Keys tags and links with secrets drawn from `seed` (random bytes from the OS), once: the
+/// first caller's seed wins, and later calls change nothing. Called before memory is first
+/// obtained, so every tag and link is written with the same keys. Threads that race here
+/// need not wait for each other: each stores the keys of the winning seed itself, so all
+/// store the same values. (Not in the unit tests, whose threads write headers of their own
+/// with the keys as they found them.)
+#[cold]
+pub fn install_keys(seed: u64) {
+    if keys_installed() {
+        return;
+    }
+    let seed = match SEED.compare_exchange(0, seed.max(1), AcqRel, Acquire) {
+        Ok(_) => seed.max(1),
+        Err(winner) => winner,
+    };
+    let (tag_key, link_key) = derive_keys(seed);
+    KEYS.used0
+        .store(plain(State::Used, 0).wrapping_add(tag_key), Relaxed);
+    KEYS.link.store(link_key, Relaxed);
+    INSTALLED.store(true, Release);
+}
+
+/// The tag and link secrets drawn from `seed`. No keyed tag is 0, which marks a span's record.
+fn derive_keys(seed: u64) -> (u64, u64) {
+    let mut s = seed;
+    loop {
+        s = mix(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        let states = [
+            State::Free,
+            State::Used,
+            State::Aligned,
+            State::Large,
+            State::Spanned,
+        ];
+        if states
+            .iter()
+            .all(|&st| (0..64).all(|b| plain(st, b).wrapping_add(s) != 0))
+        {
+            return (s, mix(s ^ 0x6a09_e667_f3bc_c908));
+        }
+    }
+}
+
+/// Whether `install_keys` ran (or, in the unit tests, whether it would have nothing to do).
+#[inline]
+pub fn keys_installed() -> bool {
+    cfg!(test) || INSTALLED.load(Acquire)
+}
+
+/// The keyed tag of a block in `state` and bucket `bucket`.
+#[inline(always)]
+pub fn tag(state: State, bucket: usize) -> u64 {
+    let delta = plain(state, bucket).wrapping_sub(plain(State::Used, 0));
+    KEYS.used0.load(Relaxed).wrapping_add(delta)
+}
+
+/// The seal of a small block of bucket `b`: the keyed tag of a free block of `b`.
+#[inline(always)]
+pub fn seal(b: usize) -> u64 {
+    tag(State::Free, b)
+}
+
+/// What a used small block's tag exceeds its seal by (the same for every bucket and key).
+pub const USED_OVER_SEAL: u64 = plain(State::Used, 0) - plain(State::Free, 0);
+
+/// Reads a keyed tag back: `None` when the magic or the state is not one of ours.
+pub fn decode(tag: u64) -> Option<(State, usize)> {
+    let tag = tag.wrapping_sub(KEYS.used0.load(Relaxed).wrapping_sub(plain(State::Used, 0)));
+    if (tag >> 32) as u32 != MAGIC || (tag >> 16) as u16 != 0 {
+        return None;
+    }
+    let state = match (tag >> 8) as u8 {
+        b'F' => State::Free,
+        b'U' => State::Used,
+        b'A' => State::Aligned,
+        b'L' => State::Large,
+        b'S' => State::Spanned,
+        _ => return None,
+    };
+    Some((state, (tag & 0xff) as usize))
+}
+
+/// A link as stored: the address (a header, or 0) xored with the link secret.
+#[inline(always)]
+pub fn encode_link(addr: usize) -> u64 {
+    addr as u64 ^ KEYS.link.load(Relaxed)
+}
+
+/// A stored link decoded: the address it names (0: the end), or None when it cannot be one
+/// that bmalloc wrote (overwritten).
+#[inline(always)]
+pub fn decode_link(word: u64) -> Option<usize> {
+    let addr = word ^ KEYS.link.load(Relaxed);
+    (addr & LINK_MASK == 0).then_some(addr as usize)
 }
 
 /// The first 16 bytes of the payload of an item on a lock-free stack (`stack`): a free block
@@ -109,24 +249,46 @@ impl Carved {
         unsafe { &*self.ptr().cast::<[Cell<u64>; 2]>() }
     }
 
+    /// The first word: a small block's seal, or a length (see the module doc).
     #[inline(always)]
-    pub fn tag(self) -> u64 {
+    pub fn lead(self) -> u64 {
         self.words()[0].get()
     }
 
+    /// The word in front of the user pointer: a tag, or a free block's encoded link.
     #[inline(always)]
-    pub fn link(self) -> usize {
-        self.words()[1].get() as usize
+    pub fn tag(self) -> u64 {
+        self.words()[1].get()
+    }
+
+    #[inline(always)]
+    pub fn set_lead(self, lead: u64) {
+        self.words()[0].set(lead);
     }
 
     #[inline(always)]
     pub fn set_tag(self, tag: u64) {
-        self.words()[0].set(tag);
+        self.words()[1].set(tag);
     }
 
+    /// A free block's link, decoded: the next header's address (0: the end of the chain), or
+    /// None when the word was overwritten.
     #[inline(always)]
-    pub fn set_link(self, link: usize) {
-        self.words()[1].set(link as u64);
+    pub fn link(self) -> Option<usize> {
+        decode_link(self.tag())
+    }
+
+    /// Makes this block a free one whose chain goes on at `next` (a header address, or 0).
+    #[inline(always)]
+    pub fn set_link(self, next: usize) {
+        self.set_tag(encode_link(next));
+    }
+
+    /// Writes the header of a free small block of bucket `b` whose chain goes on at `next`.
+    #[inline(always)]
+    pub fn make_free(self, b: usize, next: usize) {
+        self.set_lead(seal(b));
+        self.set_link(next);
     }
 
     /// The payload, as a stack item sees it (every payload has 16 bytes).
@@ -136,28 +298,6 @@ impl Carved {
         // an item popped meanwhile.
         unsafe { &*user_of(self.ptr()).cast::<Payload>() }
     }
-}
-
-/// The tag of a block in `state` and bucket `bucket`.
-#[inline(always)]
-pub const fn tag(state: State, bucket: usize) -> u64 {
-    ((MAGIC as u64) << 32) | ((state as u64) << 8) | bucket as u64
-}
-
-/// Reads a tag back: `None` when the magic or the state is not one of ours.
-pub fn decode(tag: u64) -> Option<(State, usize)> {
-    if (tag >> 32) as u32 != MAGIC || (tag >> 16) as u16 != 0 {
-        return None;
-    }
-    let state = match (tag >> 8) as u8 {
-        b'F' => State::Free,
-        b'U' => State::Used,
-        b'A' => State::Aligned,
-        b'L' => State::Large,
-        b'S' => State::Spanned,
-        _ => return None,
-    };
-    Some((state, (tag & 0xff) as usize))
 }
 
 /// The header in front of a user pointer.
@@ -182,15 +322,17 @@ pub struct TestCell(pub [u64; 4]);
 mod tests {
     use super::*;
 
+    const STATES: [State; 5] = [
+        State::Free,
+        State::Used,
+        State::Aligned,
+        State::Large,
+        State::Spanned,
+    ];
+
     #[test]
     fn tags_round_trip_for_every_state_and_bucket() {
-        for state in [
-            State::Free,
-            State::Used,
-            State::Aligned,
-            State::Large,
-            State::Spanned,
-        ] {
+        for state in STATES {
             for b in 0..64 {
                 assert_eq!(decode(tag(state, b)), Some((state, b)));
             }
@@ -201,40 +343,63 @@ mod tests {
     fn states_differ_so_a_free_block_never_reads_as_used() {
         assert_ne!(tag(State::Free, 3), tag(State::Used, 3));
         assert_ne!(tag(State::Used, 3), tag(State::Used, 4));
+        assert_eq!(tag(State::Used, 5) - seal(5), USED_OVER_SEAL);
     }
 
     #[test]
     fn clobbered_tags_are_rejected() {
+        let used = tag(State::Used, 2);
         assert_eq!(decode(0), None);
         assert_eq!(decode(0x4141_4141_4141_4141), None);
-        assert_eq!(
-            decode(tag(State::Used, 2) ^ (1 << 40)),
-            None,
-            "magic bit flipped"
-        );
-        assert_eq!(
-            decode(tag(State::Used, 2) | (1 << 20)),
-            None,
-            "spare bits set"
-        );
-        assert_eq!(
-            decode(((MAGIC as u64) << 32) | (b'X' as u64) << 8),
-            None,
-            "unknown state"
-        );
+        assert_eq!(decode(used ^ (1 << 40)), None, "magic bit flipped");
+        assert_eq!(decode(used + (1 << 20)), None, "spare bits set");
+        let unknown = used.wrapping_add((b'X' as u64 - b'U' as u64) << 8);
+        assert_eq!(decode(unknown), None, "unknown state");
     }
 
     #[test]
-    fn header_is_sixteen_bytes_in_front_of_the_user_pointer() {
+    fn links_round_trip_and_overwritten_ones_are_refused() {
+        for addr in [0usize, 0x10, 0x7fff_ffff_fff0, 0x5555_0000_1230] {
+            assert_eq!(decode_link(encode_link(addr)), Some(addr));
+        }
+        let stored = encode_link(0x5555_0000_1230);
+        // A byte written over the top or the bottom of the word breaks the link.
+        assert_eq!(
+            decode_link(stored ^ (0x41 << 56)),
+            None,
+            "top byte overwritten"
+        );
+        assert_eq!(decode_link(stored ^ 0x01), None, "bottom bits overwritten");
+    }
+
+    #[test]
+    fn keys_differ_by_seed_and_never_make_a_tag_zero() {
+        let (t1, l1) = derive_keys(1);
+        let (t2, l2) = derive_keys(2);
+        assert!(t1 != t2 && l1 != l2 && t1 != l1);
+        for (t, _) in [derive_keys(1), derive_keys(u64::MAX)] {
+            for state in STATES {
+                assert!((0..64).all(|b| plain(state, b).wrapping_add(t) != 0));
+            }
+        }
+    }
+
+    #[test]
+    fn the_tag_sits_right_in_front_of_the_user_pointer() {
+        let mut words = [0u64; 4];
+        let h = words.as_mut_ptr().cast::<Header>();
+        assert_eq!(user_of(h) as usize - h as usize, 16);
+        assert_eq!(of_user(user_of(h)), h);
         assert_eq!(core::mem::size_of::<Header>(), 16);
+        assert_eq!(
+            core::mem::offset_of!(Header, tag) + 8,
+            HEADER,
+            "the checked word ends where the user's bytes begin"
+        );
         assert_eq!(
             core::mem::size_of::<Payload>(),
             16,
             "fits the smallest payload"
         );
-        let mut words = [0u64; 4];
-        let h = words.as_mut_ptr().cast::<Header>();
-        assert_eq!(user_of(h) as usize - h as usize, 16);
-        assert_eq!(of_user(user_of(h)), h);
     }
 }

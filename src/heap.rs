@@ -17,13 +17,13 @@
 //! reserve, with no atomic), and neither direction follows a single link.
 //!
 //! Invariants, for every small bucket `b`:
-//! - the list of `b` holds `LIMITS[b] - room[b]` blocks, each tagged free in bucket `b`;
+//! - the list of `b` holds `LIMITS[b] - room[b]` blocks, each sealed for bucket `b`;
 //! - `room[b] <= LIMITS[b]`; it is below zero only between a `put` that answered false and
 //!   the `cut_batch` that follows it (or after `carve_rest`, until the next `put`);
 //! - the reserve of `b` is empty or a chain of exactly `LIMITS[b]` free blocks of `b`;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
-use crate::header::{Carved, State, tag};
+use crate::header::{Carved, State, USED_OVER_SEAL, seal, tag};
 use crate::list::{self, Lists};
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
 use crate::{os, usage};
@@ -218,32 +218,38 @@ impl OwnedHeap {
         unsafe { &mut *self.heap().own.get() }
     }
 
-    /// Takes a block from bucket `b`'s free list.
+    /// Takes a block from bucket `b`'s free list: checks its seal and its link before it
+    /// follows the link.
     #[inline(always)]
     pub fn take(&mut self, b: usize) -> Taken {
         let Some(blk) = self.own().heads[b] else {
             return Taken::Empty;
         };
-        let free = blk.tag();
-        if free != tag(State::Free, b) {
+        let sealed = blk.lead();
+        // As `sealed != seal(b)`, in the form that keeps the bucket as computed.
+        if sealed.wrapping_sub(seal(0)) != b as u64 {
             return Taken::Overwritten(blk);
         }
-        self.own().heads[b] = list::next(blk);
-        // The same tag with the state changed: one addition.
-        blk.set_tag(free + (tag(State::Used, 0) - tag(State::Free, 0)));
+        let Some(next) = blk.link() else {
+            return Taken::Overwritten(blk);
+        };
+        // SAFETY: a link that decodes names a carved header, or is 0 (see `list::next`).
+        self.own().heads[b] = unsafe { Carved::from_link(next) };
+        // The seal stays; the word in front of the user pointer becomes the used tag.
+        blk.set_tag(sealed + USED_OVER_SEAL);
         let room = add_room(&self.heap().room[b], 1);
         debug_assert!(room <= LIMITS[b] as i64);
         bump(&self.heap().mallocs[b], 1);
         Taken::Block(blk)
     }
 
-    /// Puts `blk`, a used small block of bucket `b` that the caller gives up, on the bucket's
-    /// free list. False when the list is then over its limit: the caller hands a batch over
-    /// (`cut_batch`).
+    /// Puts `blk`, a used small block of bucket `b` that the caller gives up (its seal
+    /// checked), on the bucket's free list. False when the list is then over its limit: the
+    /// caller hands a batch over (`cut_batch`).
     #[inline(always)]
     pub fn put(&mut self, blk: Carved, b: usize) -> bool {
+        debug_assert!(blk.lead() == seal(b) && blk.tag() == tag(State::Used, b));
         let head = self.own().heads[b];
-        blk.set_tag(tag(State::Free, b));
         blk.set_link(head.map_or(0, Carved::addr));
         self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
@@ -324,8 +330,8 @@ impl OwnedHeap {
         // SAFETY: the carving range is carved memory of this heap, and holds the block.
         let blk = unsafe { Carved::new(own.carve as *mut _) };
         own.carve += stride;
+        blk.set_lead(seal(b));
         blk.set_tag(tag(State::Used, b));
-        blk.set_link(0);
         bump(&self.heap().mallocs[b], 1);
         Some(blk)
     }
@@ -357,8 +363,7 @@ impl OwnedHeap {
             while end - at >= stride_of(b) {
                 // SAFETY: the caller's promise; the block lies in the range.
                 let blk = unsafe { Carved::new(at as *mut _) };
-                blk.set_tag(tag(State::Free, b));
-                blk.set_link(self.own().heads[b].map_or(0, Carved::addr));
+                blk.make_free(b, self.own().heads[b].map_or(0, Carved::addr));
                 self.own().heads[b] = Some(blk);
                 add_room(&self.heap().room[b], -1);
                 at += stride_of(b);
@@ -457,8 +462,19 @@ mod tests {
         let mut h = heap(1);
         let a = h.carve(0).unwrap();
         h.put(a, 0);
+        let seal = a.lead();
+        a.set_lead(0x4141_4141_4141_4141);
+        assert!(
+            matches!(h.take(0), Taken::Overwritten(p) if p == a),
+            "seal overwritten"
+        );
+        assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
+        a.set_lead(seal);
         a.set_tag(0x4141_4141_4141_4141);
-        assert!(matches!(h.take(0), Taken::Overwritten(p) if p == a));
+        assert!(
+            matches!(h.take(0), Taken::Overwritten(p) if p == a),
+            "link overwritten"
+        );
         assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
     }
 

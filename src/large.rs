@@ -62,7 +62,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 pub fn header_ok(h: *mut Header) -> bool {
     let page = os::page_size();
     // SAFETY: the header's page is ours and mapped (the caller checked).
-    let len = unsafe { (*h).link };
+    let len = unsafe { (*h).lead } as usize;
     len != 0 && len % page == 0 && crate::pagemap::owns((h as usize & !(page - 1)) + len - 1)
 }
 
@@ -83,7 +83,8 @@ impl LargeBlock {
     fn mapping(&self) -> (usize, usize) {
         let h = self.0;
         // SAFETY: the block is live, so its mapping (and the header in it) is mapped.
-        (h as usize & !(os::page_size() - 1), unsafe { (*h).link })
+        (h as usize & !(os::page_size() - 1), unsafe { (*h).lead }
+            as usize)
     }
 
     /// Bytes usable from `p`, the block's user pointer.
@@ -138,8 +139,8 @@ fn write_header(p: *mut u8, size: usize, len: usize) {
     // caller: the header lies in front of it, in the same page.
     unsafe {
         h.write(Header {
+            lead: len as u64,
             tag: tag(State::Large, bucket_of(size)),
-            link: len,
         })
     };
 }
@@ -172,15 +173,15 @@ pub fn alloc_in_span(size: usize, align: usize) -> *mut u8 {
     };
     // SAFETY: [h, end) is the span's memory, carved and ours alone now.
     let hdr = unsafe { Carved::new(h as *mut _) };
+    hdr.set_lead((end - h) as u64);
     hdr.set_tag(tag(State::Spanned, bucket_of(size)));
-    hdr.set_link(end - h);
     p as *mut u8
 }
 
-/// Bytes usable from `p` in the block cut from a span whose header is `h` (its link is the
+/// Bytes usable from `p` in the block cut from a span whose header is `h` (its lead is the
 /// block's length, header included).
 pub fn spanned_usable(p: *mut u8, h: Carved) -> usize {
-    h.addr() + h.link() - p as usize
+    h.addr() + h.lead() as usize - p as usize
 }
 
 /// Gives a block cut from a span back as a span.
@@ -189,7 +190,7 @@ pub fn spanned_usable(p: *mut u8, h: Carved) -> usize {
 /// `h` is the header of a live spanned block that the caller gives up.
 pub unsafe fn free_spanned(h: Carved) {
     // SAFETY: the caller's promise; the block's memory becomes a span again.
-    unsafe { spans::add(h.addr(), h.link()) };
+    unsafe { spans::add(h.addr(), h.lead() as usize) };
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn take_all() -> Pieces {
         // SAFETY: the piece is ours now; its first page holds its record.
         let (len, stamp) = unsafe {
             let r = &*(start as *const Record);
-            (r.header.link, r.stamp)
+            (r.header.lead as usize, r.stamp)
         };
         BYTES.fetch_sub(len, Relaxed);
         pieces.push(Piece { start, len, stamp });
@@ -221,8 +221,8 @@ fn put(p: &Piece) -> bool {
     unsafe {
         (p.start as *mut Record).write(Record {
             header: Header {
+                lead: p.len as u64,
                 tag: tag(State::Free, 0),
-                link: p.len,
             },
             stamp: p.stamp,
         });

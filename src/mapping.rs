@@ -6,7 +6,7 @@
 //! before memory is used and cleared before it is unmapped, never after: by then another
 //! thread may have mapped the same addresses.
 
-use crate::{os, pagemap};
+use crate::{header, os, pagemap};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -20,6 +20,7 @@ pub static LARGE_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// from the program break when it can move, else mapped. Null when the OS has no memory.
 #[cold]
 pub fn heap_chunk(len: usize) -> *mut u8 {
+    install_keys();
     let p = os::grow_break(len).unwrap_or_else(|| os::map(len));
     if p.is_null() || !pagemap::mark(p as usize, len) {
         // A chunk without page bits is lost to us (a break cannot shrink under other
@@ -33,9 +34,18 @@ pub fn heap_chunk(len: usize) -> *mut u8 {
 /// A mapping of `len` bytes for a large block, whose address `offset` bytes in is aligned to
 /// `align` (see `os::map_aligned`), marked as ours. Null when the OS has no memory.
 pub fn map_large(len: usize, align: usize, offset: usize) -> *mut u8 {
+    install_keys();
     match os::Fresh::map_aligned(len, align, offset) {
         Some(fresh) if pagemap::mark(fresh.ptr() as usize, len) => fresh.keep(),
         _ => null_mut(), // a mapping the page map could not take is dropped: unmapped
+    }
+}
+
+/// Every block lives in memory obtained here, so the keys of its header are chosen before the
+/// first block exists.
+fn install_keys() {
+    if !header::keys_installed() {
+        header::install_keys(os::random_seed());
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Fault {
     Misaligned,
     BadHeader,
     FreeBlockOverwritten,
+    Overrun,
+    Underrun,
 }
 
 impl Fault {
@@ -66,6 +68,12 @@ impl Fault {
             }
             Fault::FreeBlockOverwritten => {
                 "free block header overwritten (a write past the end of the block before it?)"
+            }
+            Fault::Overrun => {
+                "block header overwritten (a write past the end of the block before it?)"
+            }
+            Fault::Underrun => {
+                "the word in front of the block was overwritten (a write before its start?)"
             }
         }
     }

@@ -20,6 +20,24 @@ static BRK_REFUSED: AtomicBool = AtomicBool::new(false);
 pub static OBTAINED: AtomicUsize = AtomicUsize::new(0);
 pub static UNMAPPED: AtomicUsize = AtomicUsize::new(0);
 
+/// The stretch of the program break from the start of bmalloc's first chunk there to the end
+/// of its last: `[lo, lo + span)`. All of it is mapped (the break only grows; a stretch
+/// another caller of brk took in between is mapped too), so a header address in it can be
+/// read without the page map: free()'s first test (`pagemap::readable`).
+#[repr(C, align(16))]
+pub struct BreakRange {
+    /// Set once, before `span` first grows; until then 1 << 63, so that an address minus
+    /// it is never below any span, whatever order a reader sees the two stores in.
+    pub lo: AtomicUsize,
+    /// Only grows.
+    pub span: AtomicUsize,
+}
+
+pub static BREAK: BreakRange = BreakRange {
+    lo: AtomicUsize::new(1 << 63),
+    span: AtomicUsize::new(0),
+};
+
 /// The system page size, read once from sysconf.
 #[inline]
 pub fn page_size() -> usize {
@@ -72,6 +90,13 @@ pub fn grow_break(len: usize) -> Option<*mut u8> {
         Some(end) => (unsafe { libc::syscall(libc::SYS_brk, end) }) as usize,
         None => current,
     };
+    if Some(got) == want {
+        // Still under GROWER: one thread at a time widens the range.
+        if BREAK.span.load(Relaxed) == 0 {
+            BREAK.lo.store(start, Relaxed);
+        }
+        BREAK.span.store(got - BREAK.lo.load(Relaxed), Release);
+    }
     GROWER.store(0, Release);
     if Some(got) == want {
         OBTAINED.fetch_add(got - current, Relaxed);
@@ -351,6 +376,38 @@ pub fn peak_rss_bytes() -> u64 {
         ru.assume_init()
     };
     (ru.ru_maxrss.max(0) as u64) * 1024
+}
+
+/// Eight random bytes for the keys of the headers (`header::install_keys`): from getrandom,
+/// without waiting for the entropy pool; else from the kernel's AT_RANDOM bytes, mixed with
+/// the clock.
+#[cold]
+pub fn random_seed() -> u64 {
+    let mut seed = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into `seed`; GRND_NONBLOCK never blocks.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_getrandom,
+            (&raw mut seed).cast::<u8>(),
+            8usize,
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if got == 8 {
+        return seed;
+    }
+    // SAFETY: getauxval reads the auxiliary vector; AT_RANDOM, when present, is the address
+    // of 16 random bytes the kernel put on the initial stack.
+    let at = unsafe { libc::getauxval(libc::AT_RANDOM) } as *const u64;
+    // Both halves folded into one: neither of glibc's secrets drawn from them (the stack
+    // canary, the pointer guard) can be read back from ours.
+    let aux = if at.is_null() {
+        0
+    } else {
+        // SAFETY: as just said; read unaligned, as the kernel does not promise alignment.
+        unsafe { at.read_unaligned() ^ at.add(1).read_unaligned().rotate_left(29) }
+    };
+    aux ^ now_ms().rotate_left(32) ^ (&raw const seed as u64)
 }
 
 /// Whether the process runs with privileges its environment must not steer (setuid, setgid,

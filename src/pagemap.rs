@@ -8,6 +8,7 @@
 //! Lookups are two plain loads; marking is rare (once per chunk or large block) and uses
 //! atomic or/and on bitmap words, so concurrent marks of neighbouring ranges never lose a bit.
 
+use crate::os;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
@@ -37,6 +38,16 @@ pub fn owns(addr: usize) -> bool {
     // unmapped) and unit / 64 < LEAF_WORDS.
     let word = unsafe { (*leaf.add(unit / 64)).load(Relaxed) };
     (word >> (unit % 64)) & 1 != 0
+}
+
+/// Whether the 16-byte header at `addr` can be read: it lies in the stretch of the program
+/// break that bmalloc moved (one subtraction and one comparison, the common case), or on a
+/// page of ours. Memory there may still be another's (a stretch of the break someone else
+/// took): the caller checks what it reads.
+#[inline(always)]
+pub fn readable(addr: usize) -> bool {
+    let off = addr.wrapping_sub(os::BREAK.lo.load(Relaxed));
+    off < os::BREAK.span.load(Relaxed) || owns(addr)
 }
 
 /// Marks `[start, start + len)` as ours. Returns false if a bitmap could not be mapped.

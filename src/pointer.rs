@@ -2,7 +2,9 @@
 //! anything is written: misuse is reported (and the process aborts) here.
 //!
 //! A pointer is ours only if it is 16-aligned and the page of the header in front of it is
-//! marked in the page map; only then is the header read. Its tag must then be one of ours.
+//! marked in the page map; only then is the header read. Its tag (the word right in front of
+//! the pointer) must then be one of ours, and a small block's seal (the word before it) its
+//! bucket's.
 
 use crate::header::{self, Carved, Header, State};
 use crate::large::{self, LargeBlock};
@@ -33,17 +35,22 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
         misuse::report(call, p, not_ours(call, h));
     }
     // SAFETY: the header's page is ours and mapped.
-    let (tag, link) = unsafe { ((*h).tag, (*h).link) };
+    let (lead, tag) = unsafe { ((*h).lead, (*h).tag) };
     // A small, spanned or aligned tag on a page of ours is the header of a block in carved
     // memory (a tag forged inside a large block would be the program's own undefined
     // behaviour, as in any allocator).
     // SAFETY: for the arms that use it, as just said; the address is 16-aligned.
     let carved = || unsafe { Carved::new(h) };
     match header::decode(tag) {
-        Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => Block::Small {
-            h: carved(),
-            bucket,
-        },
+        Some((State::Used, bucket)) if bucket < SMALL_BUCKETS => {
+            if lead != header::seal(bucket) {
+                misuse::report(call, p, Fault::Overrun);
+            }
+            Block::Small {
+                h: carved(),
+                bucket,
+            }
+        }
         Some((State::Large, bucket)) if large::header_ok(h) => Block::Large {
             // SAFETY: a large tag whose mapping checks out: a live large block (a forged one
             // is the program's undefined behaviour, as above); the caller holds it.
@@ -55,9 +62,10 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
             bucket,
         },
         Some((State::Aligned, _)) => {
-            // The link is the distance back to the holding block's pointer.
-            let outer = (p as usize).wrapping_sub(link) as *mut u8;
-            if link % ALIGN == 0 && (HEADER..=SMALL_MAX).contains(&link) && is_small(outer) {
+            // The lead is the distance back to the holding block's pointer.
+            let back = lead as usize;
+            let outer = (p as usize).wrapping_sub(back) as *mut u8;
+            if back % ALIGN == 0 && (HEADER..=SMALL_MAX).contains(&back) && is_small(outer) {
                 Block::Aligned {
                     inner: carved(),
                     outer,
@@ -66,8 +74,25 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
                 misuse::report(call, p, Fault::BadHeader)
             }
         }
+        // A cached large mapping's record.
         Some((State::Free, _)) => misuse::report(call, p, Fault::freed(call)),
-        _ => misuse::report(call, p, Fault::BadHeader),
+        _ => misuse::report(call, p, not_a_tag(lead, tag, call)),
+    }
+}
+
+/// Why a header whose tag is none of ours is wrong. With a small block's seal in front, it is
+/// a free block (its tag word a link that decodes: freed already) or a used one whose tag the
+/// program overwrote from in front (an underrun); else no block starts here.
+fn not_a_tag(lead: u64, tag: u64, call: Call) -> Fault {
+    match header::decode(lead) {
+        Some((State::Free, b)) if b < SMALL_BUCKETS && lead == header::seal(b) => {
+            if header::decode_link(tag).is_some() {
+                Fault::freed(call)
+            } else {
+                Fault::Underrun
+            }
+        }
+        _ => Fault::BadHeader,
     }
 }
 

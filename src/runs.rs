@@ -100,13 +100,21 @@ fn at(addr: usize) -> Carved {
     unsafe { Carved::new(addr as *mut _) }
 }
 
+/// The bucket of a free block the purge took, from its seal (checked when it was freed).
+fn bucket_of(h: Carved) -> usize {
+    match crate::header::decode(h.lead()) {
+        Some((_, b)) => b,
+        None => 0,
+    }
+}
+
 /// Bytes a free block or a span at `addr` covers.
 fn extent(addr: usize) -> usize {
     let h = at(addr);
     if spans::is_span(h) {
         spans::len_of(h)
     } else {
-        stride_of((h.tag() & 0xff) as usize)
+        stride_of(bucket_of(h))
     }
 }
 
@@ -134,7 +142,7 @@ impl Kept<'_> {
             return;
         }
         // The block goes to the end of its bucket's list.
-        let b = (blk.tag() & 0xff) as usize;
+        let b = bucket_of(blk);
         blk.set_link(0);
         match self.tails[b] {
             None => self.lists[b].0 = Some(blk),
@@ -271,7 +279,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let a = start + i * stride;
-                at(a).set_tag(crate::header::tag(crate::header::State::Free, b));
+                at(a).make_free(b, 0);
                 a
             })
             .collect()
