@@ -1,6 +1,10 @@
 //! The allocator's operations, with C semantics (errno, NULL), used by the exported symbols
 //! and by Rust callers of the rlib. The fast paths (`malloc`, `free` of a small block) are
 //! straight-line code; everything else is in `#[cold]` functions below them.
+//!
+//! In checking mode no thread has a heap in its fast-path slot (see `registry`), so every
+//! call arrives at a slow path, and the slow paths hand it to the `checked_*` functions at
+//! the end of this file, which dress and check blocks with `checking`'s pieces.
 
 use crate::header::{self, Carved, State};
 use crate::heap::{OwnedHeap, Taken};
@@ -8,6 +12,7 @@ use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of};
+use crate::checking::{self, Kind};
 use crate::{large, mapcache, os, pagemap, purge, registry, release, supply};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -56,15 +61,16 @@ pub fn take_small(size: usize) -> Option<*mut u8> {
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
     // SAFETY: the caller's promise.
-    unsafe { free_as(p, Call::Free) }
+    unsafe { free_as(p, Call::Free, None) }
 }
 
-/// free, on behalf of `call` (misuse messages name it: `free` or `operator delete`).
+/// free, on behalf of `call` (misuse messages name it: `free` or `operator delete`), with
+/// the size a sized delete passes (checked in checking mode only: the header has the bucket).
 ///
 /// # Safety
 /// As for `free`.
 #[inline(always)]
-pub unsafe fn free_as(p: *mut u8, call: Call) {
+pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
     let hdr = header::of_user(p);
     if let Some(mut h) = registry::mine() {
         if p as usize % ALIGN == 0 && pagemap::readable(hdr as usize) {
@@ -85,7 +91,7 @@ pub unsafe fn free_as(p: *mut u8, call: Call) {
             }
         }
     }
-    free_slow(p, call);
+    free_slow(p, call, sized);
 }
 
 /// A block taken from a list, or a report of its clobbered header on behalf of `call`.
@@ -99,6 +105,14 @@ fn took(t: Taken, call: Call) -> Option<*mut u8> {
 
 #[cold]
 fn malloc_slow(size: usize, call: Call, zero: bool) -> *mut u8 {
+    if registry::checking() {
+        return checked_alloc(size, ALIGN, call, zero);
+    }
+    unchecked_slow(size, call, zero)
+}
+
+/// malloc's slow path without checking mode's dress.
+fn unchecked_slow(size: usize, call: Call, zero: bool) -> *mut u8 {
     let p = registry::with_heap(|h| alloc_in(h, size, call, zero));
     if p.is_null() {
         set_enomem();
@@ -149,12 +163,16 @@ fn alloc_large(mut h: Option<&mut OwnedHeap>, size: usize, align: usize, zero: b
 }
 
 #[cold]
-fn free_slow(p: *mut u8, call: Call) {
+fn free_slow(p: *mut u8, call: Call, sized: Option<usize>) {
     if p.is_null() {
         return;
     }
     let saved = errno::errno();
-    free_block(pointer::inspect(call, p));
+    if registry::checking() {
+        checked_free(p, call, sized);
+    } else {
+        free_block(pointer::inspect(call, p));
+    }
     errno::set_errno(saved);
 }
 
@@ -179,8 +197,9 @@ fn free_block(block: Block) {
             // Make the inner header a free block's, so a second free of the aligned pointer
             // is reported as a double free.
             inner.make_free(0, 0);
-            // SAFETY: `inspect` checked the holding block, which the caller gives up.
-            unsafe { free(outer) };
+            // The holding block as such (not through free: checking mode checked the aligned
+            // block already, whose record is the holding block's last word).
+            free_block(pointer::inspect(Call::Free, outer));
         }
     }
 }
@@ -192,6 +211,10 @@ fn free_block(block: Block) {
 pub unsafe fn usable_size(p: *mut u8) -> usize {
     if p.is_null() {
         return 0;
+    }
+    if registry::checking() {
+        // SAFETY: the caller's promise.
+        return unsafe { checked_size(Call::UsableSize, p) }.0;
     }
     pointer::inspect(Call::UsableSize, p).usable(p)
 }
@@ -222,6 +245,10 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         return allocate(size, Call::Realloc);
     }
+    if registry::checking() {
+        // SAFETY: the caller's promise.
+        return unsafe { checked_realloc(p, size) };
+    }
     let block = pointer::inspect(Call::Realloc, p);
     if size == 0 {
         let saved = errno::errno();
@@ -243,6 +270,9 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         Block::Aligned { .. } => false,
     };
     if stays {
+        if let Block::Large { ref h, .. } = block {
+            h.shrink(p, size);
+        }
         return p;
     }
     match block {
@@ -301,6 +331,17 @@ fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
         errno::set_errno(errno::Errno(libc::EINVAL));
         return null_mut();
     }
+    if registry::checking() {
+        return checked_alloc(size, align, call, false);
+    }
+    unchecked_aligned(align, size, call)
+}
+
+/// `aligned_slow` without checking mode's dress, for a power-of-two `align`.
+fn unchecked_aligned(align: usize, size: usize, call: Call) -> *mut u8 {
+    if align <= ALIGN {
+        return unchecked_slow(size, call, false);
+    }
     let p = match size.checked_add(align) {
         Some(total) if total <= SMALL_MAX => aligned_small(align, total, call),
         Some(_) if size <= MAX_REQUEST => {
@@ -317,7 +358,10 @@ fn aligned_slow(align: usize, size: usize, call: Call) -> *mut u8 {
 /// An over-aligned pointer inside a small block of `total` = size + align bytes: the first
 /// aligned address with room for a second header in front of it.
 fn aligned_small(align: usize, total: usize, call: Call) -> *mut u8 {
-    let outer = allocate(total, call);
+    let outer = match take_small(total) {
+        Some(p) => p,
+        None => unchecked_slow(total, call, false),
+    };
     if outer.is_null() || outer as usize % align == 0 {
         return outer;
     }
@@ -341,4 +385,95 @@ pub fn trim() -> bool {
     registry::with_heap(purge::purge_all);
     mapcache::decay(0, 0);
     returned() != before
+}
+
+// Checking mode (see `checking`): every call of a thread in checking mode arrives here.
+
+/// A block of `size` bytes aligned to `align` (a power of two), made by `call`, dressed:
+/// junk or zero, a canary, the record; a zero-size block faults when touched.
+#[cold]
+fn checked_alloc(size: usize, align: usize, call: Call, zero: bool) -> *mut u8 {
+    if size == 0 && align <= ALIGN {
+        let p = checking::zero_block();
+        if !p.is_null() {
+            return p;
+        }
+    }
+    let Some(inner) = size.checked_add(checking::EXTRA) else {
+        set_enomem();
+        return null_mut();
+    };
+    let p = unchecked_aligned(align, inner, call);
+    if p.is_null() {
+        set_enomem();
+        return p;
+    }
+    let usable = pointer::inspect(call, p).usable(p);
+    // SAFETY: the new block holds `usable >= inner` bytes, ours alone.
+    unsafe { checking::dress(p, usable, size, Kind::of(call), zero) };
+    p
+}
+
+/// The size asked for at `p`, a live block (or a zero-size one) handed to `call`, and what
+/// made it; misuse (freed, canary overwritten) is reported.
+///
+/// # Safety
+/// `p` is a pointer from this allocator (what bmalloc cannot see is the caller's promise).
+unsafe fn checked_size(call: Call, p: *mut u8) -> (usize, Kind) {
+    if checking::is_zero_block(p) {
+        return (0, Kind::of(call));
+    }
+    let usable = pointer::inspect(call, p).usable(p);
+    // SAFETY: an inspected block of `usable` bytes.
+    unsafe { checking::live(call, p, usable) }
+}
+
+/// free and delete in checking mode: the block is checked (canary, who made it, a sized
+/// delete's size), poisoned and held in the heap's quarantine; the block that leaves the
+/// quarantine for it is checked for writes after free, then freed.
+#[cold]
+fn checked_free(p: *mut u8, call: Call, sized: Option<usize>) {
+    // SAFETY: the caller's promise (free's).
+    let (size, made) = unsafe { checked_size(call, p) };
+    checking::check_release(call, p, made, size, sized);
+    if checking::is_zero_block(p) {
+        return;
+    }
+    let block = pointer::inspect(call, p);
+    // SAFETY: a live block of ours, which the caller gives up.
+    unsafe { checking::poison(p, block.usable(p)) };
+    let leaving = registry::with_heap(|h| h.map_or(p as usize, |h| h.quarantine(p as usize)));
+    if leaving != 0 {
+        let q = leaving as *mut u8;
+        let block = pointer::inspect(call, q);
+        // SAFETY: a poisoned block that waited in quarantine, ours alone.
+        unsafe { checking::check_poison(call, q, block.usable(q)) };
+        free_block(block);
+    }
+}
+
+/// realloc in checking mode: always a new block (so a stale pointer to the old one is a write
+/// after free that the quarantine sees), the old one freed as by free.
+///
+/// # Safety
+/// As for `realloc`.
+unsafe fn checked_realloc(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: the caller's promise.
+    let (old, made) = unsafe { checked_size(Call::Realloc, p) };
+    checking::check_release(Call::Realloc, p, made, old, None);
+    if size == 0 {
+        checked_free(p, Call::Realloc, None);
+        return null_mut();
+    }
+    if size > MAX_REQUEST {
+        set_enomem();
+        return null_mut();
+    }
+    let q = checked_alloc(size, ALIGN, Call::Realloc, false);
+    if !q.is_null() {
+        // SAFETY: both blocks are live and distinct; we copy what both hold.
+        unsafe { core::ptr::copy_nonoverlapping(p, q, old.min(size)) };
+        checked_free(p, Call::Realloc, None);
+    }
+    q
 }

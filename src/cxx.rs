@@ -37,9 +37,14 @@ unsafe extern "C" {
     ) -> *mut u8;
 }
 
-/// One try with the whole allocator, slow paths included: null on failure.
+/// One try with the whole allocator, slow paths included: null on failure. One for each
+/// family, which checking mode records (a delete must match its new).
 extern "C" fn attempt(size: usize, align: usize) -> *mut u8 {
     alloc::aligned(align, size, Call::New)
+}
+
+extern "C" fn attempt_array(size: usize, align: usize) -> *mut u8 {
+    alloc::aligned(align, size, Call::NewArray)
 }
 
 /// No C++ runtime to throw with: say so and abort.
@@ -49,7 +54,7 @@ extern "C" fn no_runtime() {
 
 /// The fast path of every new, then the slow path, entered in tail position.
 #[inline(always)]
-fn new(size: usize, align: usize, nothrow: bool) -> *mut u8 {
+fn new(size: usize, align: usize, nothrow: bool, array: bool) -> *mut u8 {
     if align <= ALIGN {
         if let Some(p) = alloc::take_small(size) {
             return p;
@@ -58,15 +63,20 @@ fn new(size: usize, align: usize, nothrow: bool) -> *mut u8 {
     // SAFETY: the slow path takes any size and alignment; `attempt` and `no_runtime` are
     // valid for the whole life of the process. It may unwind (std::bad_alloc): this call is
     // the last thing new does, compiled as a jump, so no Rust frame is left to unwind through.
-    unsafe { bmalloc_cxx_new_slow(size, align, nothrow, attempt, no_runtime) }
+    unsafe {
+        let attempt: Attempt = if array { attempt_array } else { attempt };
+        bmalloc_cxx_new_slow(size, align, nothrow, attempt, no_runtime)
+    }
 }
 
-/// Every delete: free, named as operator delete in misuse messages. The size and alignment a
-/// sized or aligned delete passes are not needed: the header has the bucket.
+/// Every delete: free, named as operator delete (or delete[]) in misuse messages. The size a
+/// sized delete passes is checked in checking mode only, and the alignment is not needed: the
+/// header has the bucket.
 #[inline(always)]
-fn delete(p: *mut c_void) {
+fn delete(p: *mut c_void, array: bool, sized: Option<usize>) {
+    let call = if array { Call::DeleteArray } else { Call::Delete };
     // SAFETY: C++'s contract for delete is free's: null, or a live pointer from new.
-    unsafe { alloc::free_as(p.cast(), Call::Delete) }
+    unsafe { alloc::free_as(p.cast(), call, sized) }
 }
 
 // The exported names. Each safety contract is C++'s for that form of operator new or delete.
@@ -74,37 +84,37 @@ fn delete(p: *mut c_void) {
 /// operator new(size_t)
 #[unsafe(no_mangle)]
 pub extern "C" fn _Znwm(size: usize) -> *mut u8 {
-    new(size, ALIGN, false)
+    new(size, ALIGN, false, false)
 }
 
 /// operator new[](size_t)
 #[unsafe(no_mangle)]
 pub extern "C" fn _Znam(size: usize) -> *mut u8 {
-    new(size, ALIGN, false)
+    new(size, ALIGN, false, true)
 }
 
 /// operator new(size_t, const std::nothrow_t&)
 #[unsafe(no_mangle)]
 pub extern "C" fn _ZnwmRKSt9nothrow_t(size: usize, _: *const c_void) -> *mut u8 {
-    new(size, ALIGN, true)
+    new(size, ALIGN, true, false)
 }
 
 /// operator new[](size_t, const std::nothrow_t&)
 #[unsafe(no_mangle)]
 pub extern "C" fn _ZnamRKSt9nothrow_t(size: usize, _: *const c_void) -> *mut u8 {
-    new(size, ALIGN, true)
+    new(size, ALIGN, true, true)
 }
 
 /// operator new(size_t, std::align_val_t)
 #[unsafe(no_mangle)]
 pub extern "C" fn _ZnwmSt11align_val_t(size: usize, align: usize) -> *mut u8 {
-    new(size, align, false)
+    new(size, align, false, false)
 }
 
 /// operator new[](size_t, std::align_val_t)
 #[unsafe(no_mangle)]
 pub extern "C" fn _ZnamSt11align_val_t(size: usize, align: usize) -> *mut u8 {
-    new(size, align, false)
+    new(size, align, false, true)
 }
 
 /// operator new(size_t, std::align_val_t, const std::nothrow_t&)
@@ -114,7 +124,7 @@ pub extern "C" fn _ZnwmSt11align_val_tRKSt9nothrow_t(
     align: usize,
     _: *const c_void,
 ) -> *mut u8 {
-    new(size, align, true)
+    new(size, align, true, false)
 }
 
 /// operator new[](size_t, std::align_val_t, const std::nothrow_t&)
@@ -124,7 +134,7 @@ pub extern "C" fn _ZnamSt11align_val_tRKSt9nothrow_t(
     align: usize,
     _: *const c_void,
 ) -> *mut u8 {
-    new(size, align, true)
+    new(size, align, true, true)
 }
 
 /// operator delete(void*)
@@ -133,7 +143,7 @@ pub extern "C" fn _ZnamSt11align_val_tRKSt9nothrow_t(
 /// `p` is null or a live pointer from operator new.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdlPv(p: *mut c_void) {
-    delete(p)
+    delete(p, false, None)
 }
 
 /// operator delete[](void*)
@@ -142,7 +152,7 @@ pub unsafe extern "C" fn _ZdlPv(p: *mut c_void) {
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdaPv(p: *mut c_void) {
-    delete(p)
+    delete(p, true, None)
 }
 
 /// operator delete(void*, size_t)
@@ -150,8 +160,8 @@ pub unsafe extern "C" fn _ZdaPv(p: *mut c_void) {
 /// # Safety
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdlPvm(p: *mut c_void, _: usize) {
-    delete(p)
+pub unsafe extern "C" fn _ZdlPvm(p: *mut c_void, size: usize) {
+    delete(p, false, Some(size))
 }
 
 /// operator delete[](void*, size_t)
@@ -159,8 +169,8 @@ pub unsafe extern "C" fn _ZdlPvm(p: *mut c_void, _: usize) {
 /// # Safety
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdaPvm(p: *mut c_void, _: usize) {
-    delete(p)
+pub unsafe extern "C" fn _ZdaPvm(p: *mut c_void, size: usize) {
+    delete(p, true, Some(size))
 }
 
 /// operator delete(void*, const std::nothrow_t&)
@@ -169,7 +179,7 @@ pub unsafe extern "C" fn _ZdaPvm(p: *mut c_void, _: usize) {
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdlPvRKSt9nothrow_t(p: *mut c_void, _: *const c_void) {
-    delete(p)
+    delete(p, false, None)
 }
 
 /// operator delete[](void*, const std::nothrow_t&)
@@ -178,7 +188,7 @@ pub unsafe extern "C" fn _ZdlPvRKSt9nothrow_t(p: *mut c_void, _: *const c_void) 
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdaPvRKSt9nothrow_t(p: *mut c_void, _: *const c_void) {
-    delete(p)
+    delete(p, true, None)
 }
 
 /// operator delete(void*, std::align_val_t)
@@ -187,7 +197,7 @@ pub unsafe extern "C" fn _ZdaPvRKSt9nothrow_t(p: *mut c_void, _: *const c_void) 
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdlPvSt11align_val_t(p: *mut c_void, _: usize) {
-    delete(p)
+    delete(p, false, None)
 }
 
 /// operator delete[](void*, std::align_val_t)
@@ -196,7 +206,7 @@ pub unsafe extern "C" fn _ZdlPvSt11align_val_t(p: *mut c_void, _: usize) {
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _ZdaPvSt11align_val_t(p: *mut c_void, _: usize) {
-    delete(p)
+    delete(p, true, None)
 }
 
 /// operator delete(void*, size_t, std::align_val_t)
@@ -204,8 +214,8 @@ pub unsafe extern "C" fn _ZdaPvSt11align_val_t(p: *mut c_void, _: usize) {
 /// # Safety
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdlPvmSt11align_val_t(p: *mut c_void, _: usize, _: usize) {
-    delete(p)
+pub unsafe extern "C" fn _ZdlPvmSt11align_val_t(p: *mut c_void, size: usize, _: usize) {
+    delete(p, false, Some(size))
 }
 
 /// operator delete[](void*, size_t, std::align_val_t)
@@ -213,8 +223,8 @@ pub unsafe extern "C" fn _ZdlPvmSt11align_val_t(p: *mut c_void, _: usize, _: usi
 /// # Safety
 /// As for `_ZdlPv`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn _ZdaPvmSt11align_val_t(p: *mut c_void, _: usize, _: usize) {
-    delete(p)
+pub unsafe extern "C" fn _ZdaPvmSt11align_val_t(p: *mut c_void, size: usize, _: usize) {
+    delete(p, true, Some(size))
 }
 
 /// operator delete(void*, std::align_val_t, const std::nothrow_t&)
@@ -227,7 +237,7 @@ pub unsafe extern "C" fn _ZdlPvSt11align_val_tRKSt9nothrow_t(
     _: usize,
     _: *const c_void,
 ) {
-    delete(p)
+    delete(p, false, None)
 }
 
 /// operator delete[](void*, std::align_val_t, const std::nothrow_t&)
@@ -240,5 +250,5 @@ pub unsafe extern "C" fn _ZdaPvSt11align_val_tRKSt9nothrow_t(
     _: usize,
     _: *const c_void,
 ) {
-    delete(p)
+    delete(p, true, None)
 }

@@ -77,7 +77,14 @@ struct Own {
     reserve: [Option<Carved>; SMALL_BUCKETS],
     /// Bytes in use by bucket as last published to `usage` (see `note_usage`).
     published: [i64; ALL_BUCKETS],
+    /// Checking mode's freed blocks held back (user pointers, 0: empty), and the state of the
+    /// generator that picks which one leaves (see `quarantine`).
+    quarantine: [usize; QUARANTINE],
+    quarantine_state: u64,
 }
+
+/// Freed blocks a heap holds back in checking mode.
+pub const QUARANTINE: usize = 64;
 
 #[repr(C, align(64))]
 pub struct Heap {
@@ -396,6 +403,20 @@ impl OwnedHeap {
             *published = now;
             usage::publish(delta);
         }
+    }
+
+    /// Checking mode: puts the freed block at `p` in the quarantine, in a slot picked at
+    /// random, and returns the block that slot held (0: none). So freed blocks come back late
+    /// (at least one more free later, on average QUARANTINE), and in no set order.
+    pub fn quarantine(&mut self, p: usize) -> usize {
+        let own = self.own();
+        // A 64-bit linear congruential step (Knuth's MMIX constants); its top bits pick.
+        own.quarantine_state = own
+            .quarantine_state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let slot = (own.quarantine_state >> (64 - QUARANTINE.trailing_zeros())) as usize;
+        core::mem::replace(&mut own.quarantine[slot], p)
     }
 
     /// Counts one more run of the owner's thread-exit hook and returns how many there were.

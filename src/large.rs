@@ -1,7 +1,19 @@
 //! Large blocks: more than a small bucket holds, or over-aligned beyond what fits in one. Each
 //! has a mapping of its own. The header sits in the mapping's first page, 16 bytes before the
-//! user pointer; its link holds the mapping's length, and the mapping starts at the header's
+//! user pointer; its lead holds the mapping's length, and the mapping starts at the header's
 //! page.
+//!
+//! ```text
+//! mapping start                                   p (user pointer)      p + size16
+//! | record of the cache, or slack | size | header |   the block ...      | canary | slack |
+//!                                  p-24   p-16                             8 bytes
+//! ```
+//! The user pointer sits `OFFSET` bytes into the mapping (or further, for alignment), so an
+//! underflow of up to 48 bytes stays in the block's own page and reaches its tag. The size
+//! asked for, rounded up to 16 (`size16`), is kept at p-24; right behind the block lies an
+//! 8-byte canary keyed with the address (`header::encode_link`): a write past the end is
+//! reported when the block is next freed or reallocated (`tail_ok`). malloc_usable_size says
+//! `size16`, so no legitimate write reaches the canary.
 //!
 //! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`, up to twice the live large
 //! bytes, 16 to 96 MiB), for at most the purge delay: a program that allocates and frees big
@@ -15,26 +27,45 @@ use crate::{mapcache, os, purge, spans};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::*;
 
-/// Where the user pointer sits in a mapping for `align`: right after the header, or at the
-/// first multiple of `align` past it, or (for page alignment and more) one page in.
+/// Where the user pointer of a large block sits in its mapping when its alignment is at most
+/// that: room for the size record and the header, and slack before them.
+pub const OFFSET: usize = 64;
+/// Bytes behind the block: the canary, and rounding the size up to 16.
+const TAIL: usize = 8 + ALIGN;
+/// Where the size asked for is kept, in front of the header.
+const SIZE_AT: usize = HEADER + 8;
+
+/// Where the user pointer sits in a mapping for `align`: `OFFSET` in, or at the first multiple
+/// of `align` past it, or (for page alignment and more) one page in.
 fn user_offset(align: usize) -> usize {
     let page = os::page_size();
     if align >= page {
         page
     } else {
-        align.max(ALIGN).max(HEADER)
+        align.max(OFFSET)
     }
+}
+
+/// `size` rounded up to 16: what a large block of `size` bytes holds.
+const fn size16(size: usize) -> usize {
+    (size + ALIGN - 1) & !(ALIGN - 1)
+}
+
+/// The canary of the large block at `p` of `size16` bytes: its address behind the block,
+/// keyed.
+fn canary(p: usize, size16: usize) -> u64 {
+    header::encode_link(p + size16)
 }
 
 /// A new large block of `size` bytes aligned to `align` (a power of two), or null. With
 /// `zero`, its bytes read as zero (a fresh mapping is; a reused one is cleared).
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let offset = user_offset(align);
-    let Some(len) = size.checked_add(offset).and_then(os::round_to_page) else {
+    let Some(len) = size.checked_add(offset + TAIL).and_then(os::round_to_page) else {
         return null_mut();
     };
     let page = os::page_size();
-    let (base, len) = match (offset == HEADER).then(|| mapcache::take(len)).flatten() {
+    let (base, len) = match (offset == OFFSET).then(|| mapcache::take(len)).flatten() {
         Some((start, cached_len)) => {
             if zero {
                 // SAFETY: the reused mapping is ours and holds offset + size bytes.
@@ -58,12 +89,30 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
 }
 
 /// Whether `h`, a header in our memory tagged large, records a mapping that is ours: a whole
-/// number of pages, all of them marked.
+/// number of pages, all of them marked, that holds the size recorded in front of the header.
 pub fn header_ok(h: *mut Header) -> bool {
     let page = os::page_size();
     // SAFETY: the header's page is ours and mapped (the caller checked).
     let len = unsafe { (*h).lead } as usize;
-    len != 0 && len % page == 0 && crate::pagemap::owns((h as usize & !(page - 1)) + len - 1)
+    let start = h as usize & !(page - 1);
+    let mapped = len != 0 && len % page == 0 && crate::pagemap::owns(start + len - 1);
+    if !mapped || h as usize - start < SIZE_AT - HEADER {
+        return false;
+    }
+    // SAFETY: the record lies in the header's page, in front of it (just checked).
+    let size = unsafe { *((h as usize + HEADER - SIZE_AT) as *const usize) };
+    size.checked_add(HEADER + 8)
+        .is_some_and(|end| end <= start + len - h as usize)
+}
+
+/// Whether the canary behind the large block at `h` (`header_ok`) is intact.
+pub fn tail_ok(h: *mut Header) -> bool {
+    let p = h as usize + HEADER;
+    // SAFETY: `header_ok`: the record, the block and its canary lie in the mapping.
+    unsafe {
+        let size = *((p - SIZE_AT) as *const usize);
+        ((p + size) as *const u64).read_unaligned() == canary(p, size)
+    }
 }
 
 /// A live large block, checked, held by the caller: its header, in the first page of its
@@ -87,10 +136,17 @@ impl LargeBlock {
             as usize)
     }
 
-    /// Bytes usable from `p`, the block's user pointer.
+    /// Bytes usable from `p`, the block's user pointer: the size asked for, rounded up to 16.
     pub fn usable(&self, p: *mut u8) -> usize {
-        let (start, len) = self.mapping();
-        start + len - p as usize
+        // SAFETY: the block is live: its record is mapped, in front of its header.
+        unsafe { *((p as usize - SIZE_AT) as *const usize) }
+    }
+
+    /// Shrinks the block at `p` in place to `size` bytes (at most what it holds): its record
+    /// and canary move; its bucket, as the report counted it, stays.
+    pub fn shrink(&self, p: *mut u8, size: usize) {
+        debug_assert!(size16(size) <= self.usable(p));
+        write_tail(p, size16(size));
     }
 
     /// Gives the block's mapping back: to the cache of mappings for reuse, or to the OS.
@@ -100,7 +156,10 @@ impl LargeBlock {
         LARGE_BYTES.fetch_sub(len, Relaxed);
         // SAFETY: the block was live and is given up: its mapping is ours, used by nobody.
         unsafe {
-            if start == self.0 as usize {
+            if self.0 as usize == start + OFFSET - HEADER {
+                // Freed: a second free of the pointer finds a free tag, while the mapping
+                // waits in the cache.
+                (*self.0).tag = tag(State::Free, 0);
                 mapcache::keep(start, len, os::now_ms());
             } else {
                 mapping::unmap_large(start, len); // over-aligned: its header is not at the start
@@ -115,7 +174,7 @@ impl LargeBlock {
     pub fn resize(self, p: *mut u8, size: usize) -> Result<*mut u8, LargeBlock> {
         let (start, len) = self.mapping();
         let offset = p as usize - start;
-        let Some(new_len) = size.checked_add(offset).and_then(os::round_to_page) else {
+        let Some(new_len) = size.checked_add(offset + TAIL).and_then(os::round_to_page) else {
             return Err(self);
         };
         if offset >= os::page_size() {
@@ -132,17 +191,31 @@ impl LargeBlock {
     }
 }
 
-/// Writes the header of the large block at `p` of `size` bytes, in a mapping of `len` bytes.
+/// Writes the header, size record and canary of the large block at `p` of `size` bytes, in a
+/// mapping of `len` bytes.
 fn write_header(p: *mut u8, size: usize, len: usize) {
     let h = header::of_user(p);
-    // SAFETY: `p` is a user pointer in the first page of a mapping of ours, held by the
-    // caller: the header lies in front of it, in the same page.
+    let bucket = bucket_of(size);
+    let size = size16(size);
+    // SAFETY: `p` is a user pointer at least OFFSET bytes into the first page of a mapping of
+    // ours, held by the caller: the header lies in front of it, in the same page.
     unsafe {
         h.write(Header {
             lead: len as u64,
-            tag: tag(State::Large, bucket_of(size)),
-        })
-    };
+            tag: tag(State::Large, bucket),
+        });
+    }
+    write_tail(p, size);
+}
+
+/// Writes the size record and the canary of the large block at `p` of `size16` bytes.
+fn write_tail(p: *mut u8, size16: usize) {
+    // SAFETY: as in `write_header`: the record lies in front of the header, in its page, and
+    // the mapping holds the block and its canary (`TAIL`).
+    unsafe {
+        *((p as usize - SIZE_AT) as *mut usize) = size16;
+        (p.add(size16) as *mut u64).write_unaligned(canary(p as usize, size16));
+    }
 }
 
 /// A large block cut from a span of purged memory: the fallback when the OS refuses a new

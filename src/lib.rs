@@ -49,10 +49,11 @@ mod mapcache;
 mod purge;
 mod large;
 mod supply;
-// 8. The registry of heaps, the report, start-up.
+// 8. The registry of heaps, the report, start-up; the pieces of checking mode.
 mod registry;
 mod stats;
 mod startup;
+mod checking;
 // 9. The operations with C semantics; the C ABI, C++'s operator new and delete, and Rust's
 //    GlobalAlloc on top; the shared object run as a program.
 mod pointer;

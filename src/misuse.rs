@@ -19,9 +19,12 @@ pub enum Call {
     AlignedAlloc,
     Valloc,
     Pvalloc,
-    /// C++'s operator new and operator delete, in all their forms.
+    /// C++'s operator new and operator delete, scalar forms (plain, sized, aligned, nothrow).
     New,
     Delete,
+    /// The array forms.
+    NewArray,
+    DeleteArray,
 }
 
 impl Call {
@@ -39,6 +42,8 @@ impl Call {
             Call::Pvalloc => "pvalloc",
             Call::New => "operator new",
             Call::Delete => "operator delete",
+            Call::NewArray => "operator new[]",
+            Call::DeleteArray => "operator delete[]",
         }
     }
 }
@@ -54,6 +59,15 @@ pub enum Fault {
     FreeBlockOverwritten,
     Overrun,
     Underrun,
+    /// Checking mode: the bytes after the block, or its record, were overwritten.
+    CanaryOverwritten,
+    /// Checking mode: a freed block changed while it waited in quarantine.
+    WriteAfterFree,
+    /// Checking mode: the block was made by this call's family (malloc, new or new[]), not
+    /// the releasing call's.
+    MadeBy(Call),
+    /// Checking mode: a sized delete's size is not the one the block was asked for with.
+    WrongSize,
 }
 
 impl Fault {
@@ -75,12 +89,24 @@ impl Fault {
             Fault::Underrun => {
                 "the word in front of the block was overwritten (a write before its start?)"
             }
+            Fault::CanaryOverwritten => {
+                "write past the end of the block (the canary behind it was overwritten)"
+            }
+            Fault::WriteAfterFree => {
+                "write after free (the freed block changed while it waited in quarantine)"
+            }
+            Fault::MadeBy(Call::New) => "mismatched release: the block came from operator new",
+            Fault::MadeBy(Call::NewArray) => {
+                "mismatched release: the block came from operator new[]"
+            }
+            Fault::MadeBy(_) => "mismatched release: the block came from malloc",
+            Fault::WrongSize => "sized delete with a size other than the block's",
         }
     }
 
     /// A freed block handed to `call`: a double free for free, a use after free otherwise.
     pub fn freed(call: Call) -> Fault {
-        if matches!(call, Call::Free | Call::Delete) {
+        if matches!(call, Call::Free | Call::Delete | Call::DeleteArray) {
             Fault::DoubleFree
         } else {
             Fault::AlreadyFreed

@@ -11,6 +11,9 @@
 //! - `BMALLOC_PURGE_DELAY_MS`: how long free blocks handed to the exchange may wait for a
 //!   taker before their pages go back to the OS (default 1000; 0 purges at the next chance).
 //! - `BMALLOC_VERBOSE`: a switch as above; on, the settings in effect are printed at start-up.
+//! - `BMALLOC_CHECK`: a switch; on, checking mode (canaries, poisoned freed blocks, a
+//!   quarantine, junk-filled new blocks, zero-size blocks that fault, C++ mismatches; see
+//!   `checking`). Read from the environment at the first allocation, before any block exists.
 //!
 //! Switch values are read without regard to case. A value that cannot be used leaves the
 //! setting as it was, and the caller warns.
@@ -39,14 +42,16 @@ pub enum Opt {
     StatsFormat,
     PurgeDelayMs,
     Verbose,
+    Check,
 }
 
 impl Opt {
-    pub const ALL: [Opt; 4] = [
+    pub const ALL: [Opt; 5] = [
         Opt::Stats,
         Opt::StatsFormat,
         Opt::PurgeDelayMs,
         Opt::Verbose,
+        Opt::Check,
     ];
 
     pub const fn name(self) -> &'static core::ffi::CStr {
@@ -55,6 +60,7 @@ impl Opt {
             Opt::StatsFormat => c"BMALLOC_STATS_FORMAT",
             Opt::PurgeDelayMs => c"BMALLOC_PURGE_DELAY_MS",
             Opt::Verbose => c"BMALLOC_VERBOSE",
+            Opt::Check => c"BMALLOC_CHECK",
         }
     }
 
@@ -94,11 +100,16 @@ pub struct Settings {
     pub purge_delay_ms: u64,
     pub verbose: bool,
     /// Where each of `Opt::ALL` came from.
-    pub sources: [Source; 4],
+    pub sources: [Source; 5],
+    /// Checking mode, as the settings ask for it (the registry decides it from the
+    /// environment at the first allocation; start-up warns when the two differ).
+    pub check: bool,
 }
 
 /// What was wrong with a value; the caller adds what is used instead.
 pub type Refusal = &'static str;
+
+const NOT_A_SWITCH: Refusal = "not one of 0, off, no, false, 1, on, yes, true";
 
 /// Longest report path template taken (the file name is built in a buffer this size).
 pub const MAX_PATH: usize = 4096;
@@ -116,7 +127,8 @@ impl Settings {
             format: Format::Text,
             purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
             verbose: false,
-            sources: [Source::Default; 4],
+            sources: [Source::Default; 5],
+            check: false,
         }
     }
 
@@ -157,8 +169,10 @@ impl Settings {
                     parse_ms(value).ok_or("not a whole number of milliseconds below 2^64")?;
             }
             Opt::Verbose => {
-                self.verbose =
-                    switch(value).ok_or("not one of 0, off, no, false, 1, on, yes, true")?;
+                self.verbose = switch(value).ok_or(NOT_A_SWITCH)?;
+            }
+            Opt::Check => {
+                self.check = switch(value).ok_or(NOT_A_SWITCH)?;
             }
         }
         self.sources[opt as usize] = source;
@@ -179,6 +193,7 @@ impl Settings {
             }),
             Opt::PurgeDelayMs => w.u64(self.purge_delay_ms),
             Opt::Verbose => w.str(if self.verbose { "1" } else { "0" }),
+            Opt::Check => w.str(if self.check { "1" } else { "0" }),
         };
     }
 }
@@ -333,7 +348,7 @@ mod tests {
             }
             let d = Settings::defaults(default);
             assert_eq!(s.stats, d.stats);
-            assert_eq!(s.sources, [Source::Default; 4]);
+            assert_eq!(s.sources, [Source::Default; 5]);
         }
     }
 
@@ -352,7 +367,7 @@ mod tests {
         static LONG: [u8; MAX_PATH] = [b'x'; MAX_PATH];
         assert!(s.set(Opt::Stats, &LONG, Source::Environment).is_err());
         assert_eq!(s.stats, StatsTarget::Stderr);
-        assert_eq!(s.sources, [Source::Default; 4], "no refused value counts");
+        assert_eq!(s.sources, [Source::Default; 5], "no refused value counts");
     }
 
     #[test]

@@ -129,6 +129,27 @@ pub fn map(len: usize) -> *mut u8 {
     }
 }
 
+/// `len` bytes of address space that cannot be read or written (a fault if touched), or
+/// null. Not counted as obtained: no page of it is ever resident.
+pub fn reserve(len: usize) -> *mut u8 {
+    // SAFETY: as in `map`; no access, no swap reserved.
+    let p = unsafe {
+        libc::mmap(
+            null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        null_mut()
+    } else {
+        p.cast()
+    }
+}
+
 /// Unmaps `[p, p + len)`.
 ///
 /// # Safety

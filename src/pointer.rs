@@ -51,12 +51,17 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
                 bucket,
             }
         }
-        Some((State::Large, bucket)) if large::header_ok(h) => Block::Large {
-            // SAFETY: a large tag whose mapping checks out: a live large block (a forged one
-            // is the program's undefined behaviour, as above); the caller holds it.
-            h: unsafe { LargeBlock::new(h) },
-            bucket,
-        },
+        Some((State::Large, bucket)) if large::header_ok(h) => {
+            if !large::tail_ok(h) {
+                misuse::report(call, p, Fault::CanaryOverwritten);
+            }
+            Block::Large {
+                // SAFETY: a large tag whose mapping checks out: a live large block (a forged
+                // one is the program's undefined behaviour, as above); the caller holds it.
+                h: unsafe { LargeBlock::new(h) },
+                bucket,
+            }
+        }
         Some((State::Spanned, bucket)) => Block::Spanned {
             h: carved(),
             bucket,

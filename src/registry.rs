@@ -8,11 +8,15 @@
 //! with Release, the next owner sets it with an Acquire compare-and-swap and so sees every
 //! list and counter the last owner left. No thread waits for another: a thread that finds no
 //! parked heap makes a new one.
+//!
+//! Checking mode (`BMALLOC_CHECK`) is decided at the first heap attach, before any block
+//! exists: in it, a thread's heap is kept in the second slot (`tls::get_checked`), so the
+//! first slot stays 0, every fast path misses, and every call takes a slow path, which checks.
 
 use crate::heap::{Heap, OwnedHeap};
-use crate::{os, tls};
+use crate::{options, os, tls};
 use core::ptr::{NonNull, null_mut};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering::*};
 
 const PAGE_SLOTS: usize = 1024;
 const DIR_PAGES: usize = 1024;
@@ -34,6 +38,28 @@ const DESTRUCTOR_ROUNDS: u32 = 4;
 
 /// The slot's value in a thread whose heap was parked by its exit hook.
 const EXITED: usize = 1;
+
+/// Checking mode: 0 until decided, then 1 (off) or 2 (on).
+static CHECKING: AtomicU8 = AtomicU8::new(0);
+
+/// Whether checking mode is on: `BMALLOC_CHECK` in the environment as the first heap was
+/// attached (a value that is no switch is off; start-up warns about it).
+pub fn checking() -> bool {
+    match CHECKING.load(Relaxed) {
+        0 => decide_checking(),
+        v => v == 2,
+    }
+}
+
+#[cold]
+fn decide_checking() -> bool {
+    let on = os::secure_env(options::Opt::Check.name())
+        .and_then(options::switch)
+        .unwrap_or(false);
+    // Every thread that decides reads the same environment, so all store the same value.
+    CHECKING.store(if on { 2 } else { 1 }, Relaxed);
+    on
+}
 
 /// How many heap numbers have been handed out.
 pub fn count() -> usize {
@@ -74,9 +100,13 @@ pub fn mine() -> Option<OwnedHeap> {
 #[cold]
 pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
     match tls::get() {
-        0 => match attach() {
-            Some(mut h) => f(Some(&mut h)),
-            None => f(None),
+        0 => match tls::get_checked() {
+            0 => match attach() {
+                Some(mut h) => f(Some(&mut h)),
+                None => f(None),
+            },
+            // SAFETY: a checked slot's value is the heap this thread claimed in `attach`.
+            v => f(Some(&mut unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })),
         },
         EXITED => match claim() {
             Some(mut h) => {
@@ -93,7 +123,11 @@ pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
 #[cold]
 fn attach() -> Option<OwnedHeap> {
     let h = claim()?;
-    tls::set(h.as_ptr() as usize);
+    if checking() {
+        tls::set_checked(h.as_ptr() as usize);
+    } else {
+        tls::set(h.as_ptr() as usize);
+    }
     arm_exit_hook(h.as_ptr());
     Some(h)
 }
@@ -184,6 +218,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
         return;
     }
     tls::set(EXITED);
+    tls::set_checked(0);
     park(h);
 }
 

@@ -112,6 +112,13 @@ fn read_options(s: &mut Settings) {
     if s.stats == StatsTarget::File {
         absolute_stats_path(s);
     }
+    if s.check != registry::checking() {
+        // Only the options file can ask for what the environment did not: too late, as
+        // blocks made before start-up carry no checks.
+        s.check = registry::checking();
+        let why = "checking mode is chosen from the environment at the first allocation";
+        warn_value(b"", 0, Opt::Check, b"1", why, s);
+    }
     if s.verbose {
         print_settings(s, conf.unwrap_or(CONF_PATH.to_bytes()), conf_status, secure);
     }

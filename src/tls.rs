@@ -1,5 +1,5 @@
-//! One word per thread, in an initial-exec thread-local slot: the registry keeps the current
-//! thread's heap in it.
+//! Two words per thread, in initial-exec thread-local slots: the registry keeps the current
+//! thread's heap in the first, or in checking mode in the second (see `registry`).
 //!
 //! A cdylib's Rust `thread_local!` goes through `__tls_get_addr` on every access (a call on
 //! the fast path, and on some glibc versions a malloc after dlopen). Instead we define the
@@ -20,36 +20,51 @@ core::arch::global_asm!(
     ".size bmalloc_tls_heap, 8",
     "bmalloc_tls_heap:",
     ".zero 8",
+    ".globl bmalloc_tls_checked",
+    ".hidden bmalloc_tls_checked",
+    ".type bmalloc_tls_checked, @object",
+    ".size bmalloc_tls_checked, 8",
+    "bmalloc_tls_checked:",
+    ".zero 8",
     ".popsection",
 );
 
-/// The calling thread's word.
-#[inline(always)]
-pub fn get() -> usize {
-    let v: usize;
-    // SAFETY: reads this thread's own 8-byte .tbss slot defined above; initial-exec TLS is
-    // resolved by the loader when the library is loaded, so the GOT entry holds its offset.
-    unsafe {
-        core::arch::asm!(
-            "mov {v}, qword ptr [rip + bmalloc_tls_heap@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) v,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    v
+/// A getter and a setter of one of the slots above.
+macro_rules! slot {
+    ($get:ident, $set:ident, $sym:literal) => {
+        #[inline(always)]
+        pub fn $get() -> usize {
+            let v: usize;
+            // SAFETY: reads this thread's own 8-byte .tbss slot defined above; initial-exec
+            // TLS is resolved by the loader when the library is loaded, so the GOT entry
+            // holds its offset.
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) v,
+                    options(nostack, readonly, preserves_flags),
+                );
+            }
+            v
+        }
+
+        pub fn $set(v: usize) {
+            // SAFETY: writes this thread's own slot, as in the getter.
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {t}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{t}], {v}",
+                    t = out(reg) _,
+                    v = in(reg) v,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
+    };
 }
 
-/// Sets the calling thread's word.
-pub fn set(v: usize) {
-    // SAFETY: writes this thread's own slot, as in `get`.
-    unsafe {
-        core::arch::asm!(
-            "mov {t}, qword ptr [rip + bmalloc_tls_heap@GOTTPOFF]",
-            "mov qword ptr fs:[{t}], {v}",
-            t = out(reg) _,
-            v = in(reg) v,
-            options(nostack, preserves_flags),
-        );
-    }
-}
+// The calling thread's word: the registry's heap slot, which the fast paths read.
+slot!(get, set, "bmalloc_tls_heap");
+// In checking mode, the thread's heap is kept here instead, where no fast path looks.
+slot!(get_checked, set_checked, "bmalloc_tls_checked");
