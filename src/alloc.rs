@@ -6,13 +6,13 @@
 //! call arrives at a slow path, and the slow paths hand it to the `checked_*` functions at
 //! the end of this file, which dress and check blocks with `checking`'s pieces.
 
+use crate::checking::{self, Kind};
 use crate::header::{self, Carved, State};
 use crate::heap::{OwnedHeap, Taken};
 use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
 use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of};
-use crate::checking::{self, Kind};
 use crate::{large, mapcache, os, pagemap, purge, registry, release, supply};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;

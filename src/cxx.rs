@@ -74,7 +74,11 @@ fn new(size: usize, align: usize, nothrow: bool, array: bool) -> *mut u8 {
 /// header has the bucket.
 #[inline(always)]
 fn delete(p: *mut c_void, array: bool, sized: Option<usize>) {
-    let call = if array { Call::DeleteArray } else { Call::Delete };
+    let call = if array {
+        Call::DeleteArray
+    } else {
+        Call::Delete
+    };
     // SAFETY: C++'s contract for delete is free's: null, or a live pointer from new.
     unsafe { alloc::free_as(p.cast(), call, sized) }
 }

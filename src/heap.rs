@@ -539,6 +539,33 @@ mod tests {
     }
 
     #[test]
+    fn the_quarantine_gives_blocks_back_late_once_each_and_not_last_in_first_out() {
+        let mut h = heap(1);
+        let mut back = std::vec::Vec::new();
+        for p in 1..=1000usize {
+            let q = h.quarantine(p * 16);
+            if q != 0 {
+                back.push((p * 16, q));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for &(put, q) in &back {
+            assert!(q < put, "a block comes back only after it went in");
+            assert!(seen.insert(q), "{q:#x} came back twice");
+        }
+        assert!(
+            back.len() > 1000 - QUARANTINE - 1,
+            "at most QUARANTINE blocks are held"
+        );
+        let lifo = back.windows(2).filter(|w| w[1].1 == w[0].0).count();
+        assert!(
+            lifo < back.len() / 10,
+            "{lifo} of {} in LIFO order",
+            back.len()
+        );
+    }
+
+    #[test]
     fn drained_blocks_leave_the_heap_and_adopted_ones_join_it() {
         let mut h = heap(2);
         let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1).unwrap()).collect();

@@ -106,7 +106,9 @@ pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
                 None => f(None),
             },
             // SAFETY: a checked slot's value is the heap this thread claimed in `attach`.
-            v => f(Some(&mut unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })),
+            v => f(Some(&mut unsafe {
+                OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap))
+            })),
         },
         EXITED => match claim() {
             Some(mut h) => {
