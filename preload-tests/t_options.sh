@@ -122,6 +122,16 @@ grep -qF "BMALLOC_PURGE_DELAY_MS=5 (environment)" err || bad "environment did no
 run BMALLOC_CONF="$tmp/missing.conf" BMALLOC_VERBOSE=1 BMALLOC_STATS=0 -- /bin/true
 grep -qF "options file $tmp/missing.conf: not present" err || bad "missing options file not said"
 
+# --- checking mode comes from the environment alone (the first allocation decides it)
+check_warning BMALLOC_CHECK maybe 0
+echo BMALLOC_CHECK=1 > check.conf
+run BMALLOC_CONF="$tmp/check.conf" BMALLOC_STATS=0 -- /bin/true
+grep -qF "bmalloc: BMALLOC_CHECK=1: checking mode is chosen from the environment at the first allocation; using 0" err ||
+    bad "BMALLOC_CHECK=1 in the options file: no warning, got [$(cat err)]"
+run BMALLOC_CHECK=1 BMALLOC_VERBOSE=1 BMALLOC_STATS=0 -- /bin/true
+grep -qF "BMALLOC_CHECK=1 (environment)" err || bad "BMALLOC_CHECK=1 not listed as in effect: $(cat err)"
+grep -q "; using" err && bad "BMALLOC_CHECK=1 in the environment warned: $(cat err)"
+
 # --- JSON, and the new figures in both formats
 cat > threads.c <<'C'
 #include <malloc.h>
