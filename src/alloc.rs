@@ -71,27 +71,44 @@ pub unsafe fn free(p: *mut u8) {
 /// As for `free`.
 #[inline(always)]
 pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
-    let hdr = header::of_user(p);
-    if let Some(mut h) = registry::mine() {
-        if p as usize % ALIGN == 0 && pagemap::readable(hdr as usize) {
-            // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
-            let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
-            // One comparison checks magic, state and bucket: a used small block's tag is the
-            // tag of a used bucket-0 block plus its bucket. Its seal, the word the block
-            // before would overrun first, must be its bucket's.
-            let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
-            if b < SMALL_BUCKETS && seal.wrapping_add(header::USED_OVER_SEAL) == tag {
-                // SAFETY: a used small block's keyed tag and seal in readable memory: a header
-                // in carved memory (as in `pointer::inspect`), a block the caller gives up.
-                if !h.put(unsafe { Carved::new(hdr) }, b) {
-                    // By value: the fast path keeps the handle in a register.
-                    supply::hand_over_owned(h, b);
-                }
-                return;
-            }
-        }
+    if with_mine_small(p, give_back).is_none() {
+        free_slow(p, call, sized);
     }
-    free_slow(p, call, sized);
+}
+
+/// The fast paths' test of a pointer: when the calling thread has a heap and `p` is a used
+/// small block in memory that can be read, `f` of the heap, the block and its bucket. None
+/// sends the call to a slow path (which checks again, and reports misuse). (`f` runs inside
+/// the test's branch: returned as a value, the block makes the compiler merge the two
+/// comparisons into flag arithmetic, three instructions more.)
+#[inline(always)]
+fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize) -> R) -> Option<R> {
+    let h = registry::mine()?;
+    let hdr = header::of_user(p);
+    if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
+        return None;
+    }
+    // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
+    let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
+    // One comparison checks magic, state and bucket: a used small block's tag is the tag of a
+    // used bucket-0 block plus its bucket. Its seal, the word the block before would overrun
+    // first, must be its bucket's.
+    let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
+    if b < SMALL_BUCKETS && seal.wrapping_add(header::USED_OVER_SEAL) == tag {
+        // SAFETY: a used small block's keyed tag and seal in readable memory: a header in
+        // carved memory (as in `pointer::inspect`).
+        return Some(f(h, unsafe { Carved::new(hdr) }, b));
+    }
+    None
+}
+
+/// Puts a used small block of bucket `b`, which the caller gives up, on `h`'s list.
+#[inline(always)]
+fn give_back(mut h: OwnedHeap, blk: Carved, b: usize) {
+    if !h.put(blk, b) {
+        // By value: the fast path keeps the handle in a register.
+        supply::hand_over_owned(h, b);
+    }
 }
 
 /// A block taken from a list, or a report of its clobbered header on behalf of `call`.
@@ -242,6 +259,42 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 /// # Safety
 /// `p` is null or a live pointer from this allocator; on success it is not used again.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    // The fast path: a small block that stays, or moves to another small block.
+    let fast = with_mine_small(p, |h, blk, b| {
+        if size != 0 && size <= payload_of(b) && stays_small(b, size) {
+            return p;
+        }
+        if size == 0 || size > SMALL_MAX {
+            return null_mut();
+        }
+        let Some(q) = take_small(size) else {
+            return null_mut();
+        };
+        // SAFETY: both blocks are live and distinct; we copy what both hold.
+        unsafe { core::ptr::copy_nonoverlapping(p, q, payload_of(b).min(size)) };
+        give_back(h, blk, b);
+        q
+    });
+    match fast {
+        Some(q) if !q.is_null() => q,
+        // SAFETY: the caller's promise.
+        _ => unsafe { realloc_slow(p, size) },
+    }
+}
+
+/// Whether a small block of bucket `b` keeps a request of `size` bytes it holds: unless the
+/// block would be more than four times too big.
+#[inline(always)]
+fn stays_small(b: usize, size: usize) -> bool {
+    b < 2 || bucket_of(size) + 2 > b
+}
+
+/// realloc's slow path.
+///
+/// # Safety
+/// As for `realloc`.
+#[cold]
+unsafe fn realloc_slow(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         return allocate(size, Call::Realloc);
     }
@@ -263,9 +316,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let usable = block.usable(p);
     let stays = match block {
         // Stay in place unless the block would be more than four times too big.
-        Block::Small { bucket, .. } => {
-            size <= usable && (bucket < 2 || bucket_of(size) + 2 > bucket)
-        }
+        Block::Small { bucket, .. } => size <= usable && stays_small(bucket, size),
         Block::Large { .. } | Block::Spanned { .. } => size <= usable && size > usable / 2,
         Block::Aligned { .. } => false,
     };
