@@ -24,8 +24,8 @@
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
 use crate::header::{Carved, State, USED_OVER_SEAL, seal, tag};
-use crate::list::{self, Lists};
-use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, payload_of, stride_of};
+use crate::list::{self, Piles};
+use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, batch_len, payload_of, stride_of};
 use crate::{os, usage};
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
@@ -33,23 +33,6 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
 
 /// Fresh memory a heap takes at a time (more when one block needs more).
 pub const CHUNK: usize = 1 << 20;
-
-/// Bytes of blocks a batch carries, roughly: large enough that transfers are rare, small
-/// enough that a heap idles with little (see README, "Memory").
-const BATCH_BYTES: usize = 64 << 10;
-const MAX_BATCH: usize = 1024;
-
-/// Blocks in a batch of bucket `b`: what a heap hands over at a time.
-pub const fn batch_len(b: usize) -> usize {
-    let n = BATCH_BYTES / stride_of(b);
-    if n == 0 {
-        1
-    } else if n > MAX_BATCH {
-        MAX_BATCH
-    } else {
-        n
-    }
-}
 
 /// Free blocks a bucket's list holds: a batch (the reserve holds another). A constant table,
 /// so free reads it without a GOT load.
@@ -312,24 +295,22 @@ impl OwnedHeap {
         add_room(&self.heap().room[b], -(n as i64));
     }
 
-    /// Moves every free block of the heap (lists and reserves) to the front of `lists`, for
-    /// a purge.
-    pub fn drain(&mut self, lists: &mut Lists) {
-        for (b, list) in lists.iter_mut().enumerate() {
+    /// Moves every free block of the heap onto `piles`, for a purge: each list and each
+    /// reserve as a batch (no chain is walked).
+    pub fn drain(&mut self, piles: &mut Piles) {
+        for (b, pile) in piles.iter_mut().enumerate() {
             if let Some(first) = self.own().reserve[b].take() {
                 self.heap().reserved[b].store(false, Relaxed);
                 let n = LIMITS[b] as usize;
                 debug_assert!(list::holds(Some(first), n, b));
-                list::last_of(first).set_link(list.0.map_or(0, Carved::addr));
-                *list = (Some(first), list.1 + n);
+                pile.push(first, n);
             }
             let Some(first) = self.own().heads[b].take() else {
                 continue;
             };
             let n = self.heap().listed(b) as usize;
             debug_assert!(list::holds(Some(first), n, b));
-            list::last_of(first).set_link(list.0.map_or(0, Carved::addr));
-            *list = (Some(first), list.1 + n);
+            pile.push(first, n);
             self.heap().room[b].store(LIMITS[b] as i64, Relaxed);
         }
     }
@@ -581,12 +562,14 @@ mod tests {
         for &blk in &blocks {
             h.put(blk, 1);
         }
-        let mut lists: Lists = [(None, 0); SMALL_BUCKETS];
-        h.drain(&mut lists);
-        assert_eq!(lists[1].1, 5);
+        let mut piles = list::NO_PILES;
+        h.drain(&mut piles);
+        assert_eq!(piles[1].blocks(), 5);
         assert_eq!(h.heap().free_count(1), 0);
         assert!(matches!(h.take(1), Taken::Empty));
-        h.adopt(1, lists[1].0.unwrap(), 5);
+        let (first, n) = piles[1].pop().expect("the list, as one batch");
+        assert_eq!(n, 5);
+        h.adopt(1, first, 5);
         assert_eq!(h.heap().free_count(1), 5);
         took(h.take(1));
     }

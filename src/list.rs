@@ -7,12 +7,60 @@
 //! hands out, and reports misuse), and a chain said to hold `n` blocks holds exactly `n`
 //! (checked in debug builds where a chain is walked anyway).
 
-use crate::header::{Carved, Header, seal};
+use crate::header::{Carved, seal};
 use crate::size_class::SMALL_BUCKETS;
+use core::sync::atomic::Ordering::Relaxed;
 
-/// A chain (its first block, if any) and its length, per small bucket: what a heap gives a
-/// purge, and what a purge gives back.
-pub type Lists = [(Option<Carved>, usize); SMALL_BUCKETS];
+/// Batches of one bucket that one thread holds (a purge): each a chain ending with a zero
+/// link, whose first block's payload records its length and links it to the batch below
+/// (`header::Payload`, as on the exchange's stacks). A batch goes on or off in constant time:
+/// no chain is walked to join batches or to cut them apart.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Pile {
+    top: Option<Carved>,
+    blocks: usize,
+}
+
+/// A pile per small bucket: what a heap and the exchange give a purge, and what it gives back.
+pub type Piles = [Pile; SMALL_BUCKETS];
+
+/// No batches in any bucket.
+pub const NO_PILES: Piles = [Pile::EMPTY; SMALL_BUCKETS];
+
+impl Pile {
+    pub const EMPTY: Pile = Pile {
+        top: None,
+        blocks: 0,
+    };
+
+    /// Puts the chain of `n` free blocks from `first`, which the caller owns, on the pile.
+    pub fn push(&mut self, first: Carved, n: usize) {
+        debug_assert!(n > 0 && n <= u32::MAX as usize);
+        let payload = first.payload();
+        payload.batch.store(n as u64, Relaxed);
+        payload
+            .next
+            .store(self.top.map_or(0, Carved::addr), Relaxed);
+        self.top = Some(first);
+        self.blocks += n;
+    }
+
+    /// Takes the top batch: its first block and length.
+    pub fn pop(&mut self) -> Option<(Carved, usize)> {
+        let first = self.top?;
+        let payload = first.payload();
+        let n = (payload.batch.load(Relaxed) & u32::MAX as u64) as usize;
+        // SAFETY: the link was written by `push`: a carved header, or 0.
+        self.top = unsafe { Carved::from_link(payload.next.load(Relaxed)) };
+        self.blocks -= n;
+        Some((first, n))
+    }
+
+    /// Blocks in all the pile's batches.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+}
 
 /// The block after `blk` on its chain. The walkers here are safe functions: a chain's links
 /// are written by bmalloc alone and name carved headers or are 0 (the invariant of `header`).
@@ -24,27 +72,6 @@ pub type Lists = [(Option<Carved>, usize); SMALL_BUCKETS];
 pub fn next(blk: Carved) -> Option<Carved> {
     // SAFETY: a link that decodes names a carved header, or is 0 (see above).
     unsafe { Carved::from_link(blk.link()?) }
-}
-
-/// The block `n` links after `first`, on a chain of more than `n` blocks (cutting a batch
-/// walks this loop: it tests no link for the end).
-pub fn nth(mut first: Carved, n: usize) -> Carved {
-    for _ in 0..n {
-        let link = first.link().unwrap_or(0);
-        debug_assert!(link != 0, "a chain shorter than promised");
-        // SAFETY: the chain holds more than n blocks, so every link up to the n-th names a
-        // carved header (see `next`).
-        first = unsafe { Carved::new(link as *mut Header) };
-    }
-    first
-}
-
-/// The last block of a chain.
-pub fn last_of(mut first: Carved) -> Carved {
-    while let Some(n) = next(first) {
-        first = n;
-    }
-    first
 }
 
 /// Whether the chain from `first` holds exactly `n` free blocks of bucket `b` (for
@@ -81,13 +108,29 @@ mod tests {
         blocks[0]
     }
 
+    /// The `n`-th block after `first`.
+    fn nth(first: Carved, n: usize) -> Carved {
+        (0..n).fold(first, |b, _| next(b).expect("long enough"))
+    }
+
     #[test]
-    fn nth_and_last_follow_the_links() {
-        let mut cells = [TestCell::default(); 5];
-        let first = chain(&mut cells);
-        assert_eq!(nth(first, 0), first);
-        assert_eq!(nth(first, 3).addr(), first.addr() + 3 * 32);
-        assert_eq!(last_of(first).addr(), first.addr() + 4 * 32);
+    fn piles_give_batches_back_last_first_with_their_lengths() {
+        let mut cells = [TestCell::default(); 6];
+        let head = chain(&mut cells);
+        // Cut the chain of six into batches of 2 and 4, as their owner may.
+        let second = nth(head, 2);
+        nth(head, 1).set_link(0);
+        let mut pile = Pile::EMPTY;
+        pile.push(head, 2);
+        pile.push(second, 4);
+        assert_eq!(pile.blocks(), 6);
+        assert_eq!(pile.pop(), Some((second, 4)));
+        assert_eq!(pile.pop(), Some((head, 2)));
+        assert_eq!((pile.pop(), pile.blocks()), (None, 0));
+        assert!(
+            holds(Some(head), 2, 2) && holds(Some(second), 4, 2),
+            "chains untouched"
+        );
     }
 
     #[test]
@@ -111,7 +154,7 @@ mod tests {
         let head = chain(&mut cells);
         let third = nth(head, 2);
         third.set_tag(third.tag() ^ (0x41 << 56));
-        assert_eq!(last_of(head), third, "the walk stops at the broken link");
-        assert_eq!(next(third), None);
+        assert_eq!(next(nth(head, 1)), Some(third));
+        assert_eq!(next(third), None, "the walk stops at the broken link");
     }
 }

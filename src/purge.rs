@@ -9,10 +9,9 @@
 //! goes on. Nobody waits.
 
 use crate::exchange::{self, STAMP_MASK};
-use crate::header::Carved;
-use crate::heap::{OwnedHeap, batch_len};
-use crate::list::{self, Lists};
-use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::heap::OwnedHeap;
+use crate::list::{NO_PILES, Pile};
+use crate::size_class::stride_of;
 use crate::{mapcache, options, os, runs};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -119,41 +118,37 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
         return None;
     }
     let now = os::now_ms() & STAMP_MASK;
-    let mut lists: Lists = [(None, 0); SMALL_BUCKETS];
+    let mut piles = NO_PILES;
     if let Some(h) = h {
-        h.drain(&mut lists);
+        h.drain(&mut piles);
     }
     // Bytes of the batches this purge leaves alone (what earlier purges kept, when it takes
     // only new arrivals).
     let mut left = 0;
-    for (b, chain) in lists.iter_mut().enumerate() {
+    for (b, pile) in piles.iter_mut().enumerate() {
         for (batch, n, stamp) in exchange::take_all(b) {
             if pick(now, stamp) {
-                // Chain the batch in front of this bucket's list.
-                list::last_of(batch).set_link(chain.0.map_or(0, Carved::addr));
-                *chain = (Some(batch), chain.1 + n);
+                pile.push(batch, n);
             } else {
                 left += n * stride_of(b);
                 exchange::give(b, batch, n, stamp);
             }
         }
     }
-    let taken: usize = lists
-        .iter()
-        .enumerate()
-        .map(|(b, l)| l.1 * stride_of(b))
-        .sum();
+    let bytes_of = |b: usize, p: &Pile| p.blocks() * stride_of(b);
+    let taken: usize = piles.iter().enumerate().map(|(b, p)| bytes_of(b, p)).sum();
     // SAFETY: we hold the purge flag.
-    let (unexamined, merged) = unsafe { runs::coalesce(&mut lists) };
+    let (mut unexamined, merged) = unsafe { runs::coalesce(&mut piles) };
     // Blocks kept are stamped just before now, so that the next purge of new arrivals leaves
-    // them; blocks the purge had no room to examine count as new arrivals.
+    // them; blocks the purge had no room to examine count as new arrivals. Both go back a
+    // batch at a time, as they come: no chain is walked.
     let kept_stamp = now.wrapping_sub(1) & STAMP_MASK;
     let (mut kept, mut rest_bytes) = (0, 0);
-    for (b, (&(chain, n), &(rest, rest_n))) in lists.iter().zip(unexamined.iter()).enumerate() {
-        requeue(b, chain, n, kept_stamp);
-        requeue(b, rest, rest_n, now);
-        kept += n * stride_of(b);
-        rest_bytes += rest_n * stride_of(b);
+    for (b, (pile, rest)) in piles.iter_mut().zip(unexamined.iter_mut()).enumerate() {
+        kept += bytes_of(b, pile);
+        rest_bytes += bytes_of(b, rest);
+        requeue(b, pile, kept_stamp);
+        requeue(b, rest, now);
     }
     // The next purge waits until RETAIN_BYTES / 2 more than this has arrived: what this purge
     // kept and what it left alone (a partial purge examines only what arrived since the last
@@ -172,15 +167,9 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
     Some(merged)
 }
 
-/// Hands a chain of `n` free blocks of bucket `b` back to the exchange in batches.
-fn requeue(b: usize, mut chain: Option<Carved>, mut n: usize, stamp: u64) {
-    while let Some(first) = chain.filter(|_| n > 0) {
-        let len = n.min(batch_len(b));
-        // We own the chain, which holds n >= len blocks; `last` is the len-th.
-        let last = list::nth(first, len - 1);
-        chain = list::next(last);
-        last.set_link(0);
-        exchange::give(b, first, len, stamp);
-        n -= len;
+/// Hands the batches of bucket `b` on `pile` back to the exchange, stamped `stamp`.
+fn requeue(b: usize, pile: &mut Pile, stamp: u64) {
+    while let Some((first, n)) = pile.pop() {
+        exchange::give(b, first, n, stamp);
     }
 }

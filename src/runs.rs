@@ -3,13 +3,13 @@
 //! pages go back to the OS. So spans grow as their neighbours are freed, and a program that
 //! freed everything gets its memory back in large stretches.
 //!
-//! Invariants: a block is either kept (back on its bucket's list, in address order) or inside
-//! exactly one span; no kept block lies in a span; a released page holds no kept block's
-//! header and no span record.
+//! Invariants: a block is either kept (back on its bucket's pile, in batches in address order)
+//! or inside exactly one span; no kept block lies in a span; a released page holds no kept
+//! block's header and no span record.
 
 use crate::header::Carved;
-use crate::list::{self, Lists};
-use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::list::{self, NO_PILES, Piles};
+use crate::size_class::{SMALL_BUCKETS, batch_len, stride_of};
 use crate::stack::Stack;
 use crate::{os, release, spans};
 use core::cell::UnsafeCell;
@@ -32,24 +32,24 @@ struct Scratch(UnsafeCell<[usize; 1 << 20]>);
 unsafe impl Sync for Scratch {}
 static SCRATCH: Scratch = Scratch(UnsafeCell::new([0; 1 << 20]));
 
-/// Coalesces `lists` (free blocks the caller owns) with every span there is. The lists are
-/// rebuilt with the blocks kept, in address order.
+/// Coalesces `piles` (batches of free blocks the caller owns) with every span there is. The
+/// piles are rebuilt with the blocks kept, in address order, cut into batches as they go.
 ///
-/// Returns the blocks there was no room to examine, as lists like the input, and how many
-/// blocks and spans fewer there are now (merged into spans): while that is not zero, another
-/// purge may make a larger span.
+/// Returns the batches there was no room to examine, whole, and how many blocks and spans
+/// fewer there are now (merged into spans): while that is not zero, another purge may make a
+/// larger span.
 ///
 /// # Safety
 /// One thread at a time (the purge flag's holder): the sort scratch is shared.
-pub unsafe fn coalesce(lists: &mut Lists) -> (Lists, usize) {
+pub unsafe fn coalesce(piles: &mut Piles) -> (Piles, usize) {
     // SAFETY: the caller's promise: nobody else uses the scratch now.
     let scratch = unsafe { &mut *SCRATCH.0.get() };
-    let (n, unexamined) = gather(lists, scratch);
+    let (n, unexamined) = gather(piles, scratch);
     let addrs = &mut scratch[..n];
     addrs.sort_unstable();
     let mut kept = Kept {
-        lists,
-        tails: [None; SMALL_BUCKETS],
+        piles,
+        open: [(None, 0); SMALL_BUCKETS],
     };
     let mut merged = 0;
     let mut start = 0;
@@ -58,27 +58,31 @@ pub unsafe fn coalesce(lists: &mut Lists) -> (Lists, usize) {
         merged += make_span(&addrs[start..end], &mut kept);
         start = end;
     }
+    kept.close();
     release_scratch(scratch, n);
     (unexamined, merged)
 }
 
-/// Moves the addresses of every block of `lists` and of every span into `scratch`, as many as
-/// it holds: how many, and the blocks left over (as lists). The lists are left empty; spans
-/// that find no room are recorded again.
-fn gather(lists: &mut Lists, scratch: &mut [usize]) -> (usize, Lists) {
+/// Moves the addresses of every block of `piles` and of every span into `scratch`, whole
+/// batches as long as they fit: how many, and the batches left over, whole. The piles are
+/// left empty; spans that find no room are recorded again.
+fn gather(piles: &mut Piles, scratch: &mut [usize]) -> (usize, Piles) {
     let mut i = 0;
-    let mut rest: Lists = [(None, 0); SMALL_BUCKETS];
-    for (chain, rest) in lists.iter_mut().zip(rest.iter_mut()) {
-        let mut blk = chain.0;
-        let mut taken = 0;
-        while let Some(b) = blk.filter(|_| i < scratch.len()) {
-            scratch[i] = b.addr();
-            i += 1;
-            taken += 1;
-            blk = list::next(b);
+    let mut rest = NO_PILES;
+    for (pile, rest) in piles.iter_mut().zip(rest.iter_mut()) {
+        while let Some((first, n)) = pile.pop() {
+            if i + n > scratch.len() {
+                rest.push(first, n);
+                continue;
+            }
+            let mut blk = Some(first);
+            for _ in 0..n {
+                let Some(b) = blk else { break };
+                scratch[i] = b.addr();
+                i += 1;
+                blk = list::next(b);
+            }
         }
-        *rest = (blk, if blk.is_none() { 0 } else { chain.1 - taken });
-        *chain = (None, 0);
     }
     let mut span = spans::take_all();
     while let Some(s) = span {
@@ -128,10 +132,12 @@ fn run_end(addrs: &[usize], start: usize) -> usize {
     end
 }
 
-/// The blocks and spans a purge keeps, rebuilt in address order.
+/// The blocks and spans a purge keeps, rebuilt in address order and cut into batches as they
+/// come: a batch is closed (put on its bucket's pile) when it reaches a batch's length.
 struct Kept<'a> {
-    lists: &'a mut Lists,
-    tails: [Option<Carved>; SMALL_BUCKETS],
+    piles: &'a mut Piles,
+    /// The batch being filled, by bucket: its first and last block, and its length.
+    open: [(Option<(Carved, Carved)>, usize); SMALL_BUCKETS],
 }
 
 impl Kept<'_> {
@@ -141,15 +147,32 @@ impl Kept<'_> {
             spans::restore(blk);
             return;
         }
-        // The block goes to the end of its bucket's list.
+        // The block goes to the end of its bucket's open batch.
         let b = bucket_of(blk);
         blk.set_link(0);
-        match self.tails[b] {
-            None => self.lists[b].0 = Some(blk),
-            Some(tail) => tail.set_link(addr),
+        let (ends, n) = &mut self.open[b];
+        *ends = match *ends {
+            None => Some((blk, blk)),
+            Some((first, tail)) => {
+                tail.set_link(addr);
+                Some((first, blk))
+            }
+        };
+        *n += 1;
+        if *n == batch_len(b) {
+            self.close_one(b);
         }
-        self.tails[b] = Some(blk);
-        self.lists[b].1 += 1;
+    }
+
+    fn close_one(&mut self, b: usize) {
+        if let (Some((first, _)), n) = core::mem::take(&mut self.open[b]) {
+            self.piles[b].push(first, n);
+        }
+    }
+
+    /// Closes every open batch.
+    fn close(&mut self) {
+        (0..SMALL_BUCKETS).for_each(|b| self.close_one(b));
     }
 }
 
@@ -241,9 +264,21 @@ mod tests {
         guard
     }
 
-    fn release(lists: &mut Lists) -> (Lists, usize) {
+    fn release(piles: &mut Piles) -> (Piles, usize) {
         // SAFETY: the tests that coalesce run one at a time (`alone`).
-        unsafe { coalesce(lists) }
+        unsafe { coalesce(piles) }
+    }
+
+    /// The blocks of a pile, batch by batch (top first), each checked to hold its length and
+    /// to end with a zero link.
+    fn batches(pile: &mut crate::list::Pile) -> Vec<Vec<usize>> {
+        let mut all = Vec::new();
+        while let Some((first, n)) = pile.pop() {
+            let v = collect(Some(first));
+            assert_eq!(v.len(), n, "a batch holds the length it records");
+            all.push(v);
+        }
+        all
     }
 
     /// `pages` fresh pages: (start, length).
@@ -297,17 +332,22 @@ mod tests {
         let big_start = start + 1000 * stride_of(2);
         let big = free_blocks(big_start, 5, (mem + len - big_start) / stride_of(5));
         // Leave out small block 10: the run breaks there (blocks 0..10 cover no whole page).
-        let mut lists = [(None, 0usize); SMALL_BUCKETS];
+        let mut piles = NO_PILES;
         let mut addrs_small: Vec<usize> =
             small.iter().copied().filter(|&a| a != small[10]).collect();
         addrs_small.reverse();
-        lists[2] = (chain(&addrs_small), addrs_small.len());
-        lists[5] = (chain(&big), big.len());
+        piles[2].push(chain(&addrs_small).unwrap(), addrs_small.len());
+        piles[5].push(chain(&big).unwrap(), big.len());
         let total = addrs_small.len() + big.len();
-        release(&mut lists);
-        let kept2 = collect(lists[2].0);
-        let kept5 = collect(lists[5].0);
-        assert_eq!((kept2.len(), kept5.len()), (lists[2].1, lists[5].1));
+        release(&mut piles);
+        let mut kept2_batches = batches(&mut piles[2]);
+        kept2_batches.reverse();
+        assert!(
+            kept2_batches.iter().all(|v| v.len() <= batch_len(2)),
+            "kept blocks come back in batches"
+        );
+        let kept2: Vec<usize> = kept2_batches.concat();
+        let kept5: Vec<usize> = batches(&mut piles[5]).concat();
         assert!(
             kept2.windows(2).all(|w| w[0] < w[1]),
             "kept blocks come back in address order"
@@ -352,8 +392,8 @@ mod tests {
         // madvise per span per purge) would zero it.
         let mark = (mem + len - 8) as *mut u64;
         unsafe { mark.write(0x5eed) };
-        let mut lists = [(None, 0usize); SMALL_BUCKETS];
-        release(&mut lists);
+        let mut piles = NO_PILES;
+        release(&mut piles);
         assert_eq!(
             unsafe { mark.read() },
             0x5eed,
@@ -379,9 +419,9 @@ mod tests {
         let second_at = mem + per * stride_of(2) + 16;
         let second = free_blocks(second_at, 2, (mem + len - second_at) / stride_of(2));
         let all: Vec<usize> = first.iter().chain(&second).copied().collect();
-        let mut lists = [(None, 0usize); SMALL_BUCKETS];
-        lists[2] = (chain(&all), all.len());
-        release(&mut lists);
+        let mut piles = NO_PILES;
+        piles[2].push(chain(&all).unwrap(), all.len());
+        release(&mut piles);
         let (span_at, span_len) = spans::take().expect("a span");
         assert!(
             span_at < second_at && span_at + span_len > second_at + page,

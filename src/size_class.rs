@@ -38,6 +38,23 @@ pub const fn stride_of(b: usize) -> usize {
     payload_of(b) + HEADER
 }
 
+/// Bytes of blocks a batch carries, roughly: large enough that transfers are rare, small
+/// enough that a heap idles with little (see README, "Memory").
+const BATCH_BYTES: usize = 64 << 10;
+const MAX_BATCH: usize = 1024;
+
+/// Blocks in a batch of bucket `b`: what a heap hands over at a time.
+pub const fn batch_len(b: usize) -> usize {
+    let n = BATCH_BYTES / stride_of(b);
+    if n == 0 {
+        1
+    } else if n > MAX_BATCH {
+        MAX_BATCH
+    } else {
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
