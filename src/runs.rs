@@ -192,17 +192,22 @@ fn make_span(run: &[usize], kept: &mut Kept) -> usize {
     // and spans reaching into them. That is one contiguous stretch: before it only elements
     // ending by `from` (or a block straddling it), after it only blocks starting at `to` or
     // later. Everything else stays as it was.
-    let in_span = |a: usize| {
-        let spans_in = spans::is_span(at(a)) && a + extent(a) > from;
-        (spans_in || a >= from) && a < to
-    };
     let mut span: Option<(usize, usize)> = None;
-    let mut parts = 0;
-    for &a in run.iter().filter(|&&a| in_span(a)) {
-        let stop = a + extent(a);
-        span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
-        parts += 1;
+    // The stretch, as indices into `run`: first and last.
+    let mut inside: Option<(usize, usize)> = None;
+    for (i, &a) in run.iter().enumerate() {
+        let spans_in = spans::is_span(at(a)) && a + extent(a) > from;
+        if (spans_in || a >= from) && a < to {
+            let stop = a + extent(a);
+            span = Some(span.map_or((a, stop), |(s, _)| (s, stop)));
+            debug_assert!(
+                inside.is_none_or(|(_, l)| l + 1 == i),
+                "one contiguous stretch"
+            );
+            inside = Some(inside.map_or((i, i), |(f, _)| (f, i)));
+        }
     }
+    let parts = inside.map_or(0, |(f, l)| l - f + 1);
     // A run of spans alone has nothing to give back: a span's pages went back when it was
     // made, and nobody touches them until it is carved. Without that test every purge would
     // call madvise again for every span there is.
@@ -214,9 +219,12 @@ fn make_span(run: &[usize], kept: &mut Kept) -> usize {
     // Kept only now: a block straddling `from` keeps its header before the released pages,
     // but its payload, where a kept batch's first block records the batch (`list::Pile`), may
     // lie on them. Written after the release, the record stays (t_stress in the checked
-    // build found records zeroed when the blocks were kept first).
-    for &a in run.iter().filter(|&&a| !in_span(a)) {
-        kept.keep(a);
+    // build found records zeroed when the blocks were kept first). Told apart by index: a
+    // header on the released pages is not read again (it would fault the page back in).
+    for (i, &a) in run.iter().enumerate() {
+        if inside.is_none_or(|(f, l)| i < f || i > l) {
+            kept.keep(a);
+        }
     }
     let Some((start, end)) = span else {
         return 0;
