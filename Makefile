@@ -27,9 +27,11 @@ INSTALLED := $(LIBDIR)/$(SONAME) $(LIBDIR)/libbmalloc.so $(PKGCONFIGDIR)/bmalloc
 
 all: lib
 
-# The shared object for LD_PRELOAD: the `preload` feature (C symbols, no_std; see Cargo.toml).
+# The shared object for LD_PRELOAD: the `preload` feature (C symbols, no_std; see Cargo.toml),
+# built as a cdylib alone, so that its statics are read without the GOT (Cargo.toml says why).
+PRELOAD_BUILD := rustc --features preload --lib --crate-type cdylib
 lib:
-	$(CARGO) build --release --features preload
+	$(CARGO) $(PRELOAD_BUILD) --release
 
 # Unit tests run with the system allocator (the symbols are exported only from real builds);
 # the preload tests run C programs and real programs on the built library, then again on the
@@ -60,7 +62,7 @@ preload: lib
 # The preload tests on the checked library: a broken invariant aborts with its place in the
 # source ("bmalloc: internal error: panicked at src/heap.rs:...").
 checked:
-	$(CARGO) build --profile checked --features preload
+	$(CARGO) $(PRELOAD_BUILD) --profile checked
 	BMALLOC_CHECKED=1 BMALLOC_LIB=$(CURDIR)/$(CHECKED_LIB) preload-tests/run
 
 # Formatting and lints, as CI would want them.

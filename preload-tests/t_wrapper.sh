@@ -101,7 +101,7 @@ grep -q '^B 0/2(64) ' err || bad "through a symlink: no report [$(head -3 err)]"
 touch "$co/src/lib.rs"
 "$bm" --no-stats ./prog 2>err
 grep -q '^bmalloc: building the library (a source is newer than it)' err || bad "no building message: [$(cat err)]"
-grep -qF "cargo build --release --features preload in $co" "$CARGO_LOG" || bad "cargo not asked to build: [$(cat "$CARGO_LOG" 2>/dev/null)]"
+grep -qF "cargo rustc --release --features preload --lib --crate-type cdylib in $co" "$CARGO_LOG" || bad "cargo not asked to build: [$(cat "$CARGO_LOG" 2>/dev/null)]"
 : > "$CARGO_LOG"
 "$bm" --no-stats ./prog 2>err
 [ -s "$CARGO_LOG" ] && bad "built again with nothing changed"

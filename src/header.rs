@@ -66,6 +66,9 @@ pub struct Keys {
 
 /// Before `install_keys`, both are 0: plain tags and links (unit tests, and nothing else:
 /// no block exists before the first memory is obtained, which installs them).
+/// `#[used]` keeps the struct whole: without it the link-time optimiser splits it into two
+/// globals and places the link key beside counters that other threads write.
+#[used]
 static KEYS: Keys = Keys {
     used0: AtomicU64::new(plain(State::Used, 0)),
     link: AtomicU64::new(0),

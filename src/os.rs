@@ -24,7 +24,8 @@ pub static UNMAPPED: AtomicUsize = AtomicUsize::new(0);
 /// of its last: `[lo, lo + span)`. All of it is mapped (the break only grows; a stretch
 /// another caller of brk took in between is mapped too), so a header address in it can be
 /// read without the page map: free()'s first test (`pagemap::readable`).
-#[repr(C, align(16))]
+/// A cache line of its own: every free reads it, and only the growth of the break writes it.
+#[repr(C, align(64))]
 pub struct BreakRange {
     /// Set once, before `span` first grows; until then 1 << 63, so that an address minus
     /// it is never below any span, whatever order a reader sees the two stores in.
@@ -33,6 +34,8 @@ pub struct BreakRange {
     pub span: AtomicUsize,
 }
 
+/// `#[used]` keeps the struct whole (see `header::KEYS`).
+#[used]
 pub static BREAK: BreakRange = BreakRange {
     lo: AtomicUsize::new(1 << 63),
     span: AtomicUsize::new(0),
