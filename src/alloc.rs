@@ -7,7 +7,7 @@
 //! the end of this file, which dress and check blocks with `checking`'s pieces.
 
 use crate::checking::{self, Kind};
-use crate::header::{self, Carved, State};
+use crate::header::{self, Carved, Key, State};
 use crate::heap::{OwnedHeap, Taken};
 use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
@@ -77,12 +77,13 @@ pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
 }
 
 /// The fast paths' test of a pointer: when the calling thread has a heap and `p` is a used
-/// small block in memory that can be read, `f` of the heap, the block and its bucket. None
+/// small block in memory that can be read, `f` of the heap, the block, its bucket and the key
+/// (loaded once for the whole call). None
 /// sends the call to a slow path (which checks again, and reports misuse). (`f` runs inside
 /// the test's branch: returned as a value, the block makes the compiler merge the two
 /// comparisons into flag arithmetic, three instructions more.)
 #[inline(always)]
-fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize) -> R) -> Option<R> {
+fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize, Key) -> R) -> Option<R> {
     let h = registry::mine()?;
     let hdr = header::of_user(p);
     if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
@@ -93,19 +94,20 @@ fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize) -> R)
     // One comparison checks magic, state and bucket: a used small block's tag is the tag of a
     // used bucket-0 block plus its bucket. Its seal, the word the block before would overrun
     // first, must be its bucket's.
-    let b = tag.wrapping_sub(header::tag(State::Used, 0)) as usize;
+    let key = header::key();
+    let b = tag.wrapping_sub(key.tag(State::Used, 0)) as usize;
     if b < SMALL_BUCKETS && seal.wrapping_add(header::USED_OVER_SEAL) == tag {
         // SAFETY: a used small block's keyed tag and seal in readable memory: a header in
         // carved memory (as in `pointer::inspect`).
-        return Some(f(h, unsafe { Carved::new(hdr) }, b));
+        return Some(f(h, unsafe { Carved::new(hdr) }, b, key));
     }
     None
 }
 
 /// Puts a used small block of bucket `b`, which the caller gives up, on `h`'s list.
 #[inline(always)]
-fn give_back(mut h: OwnedHeap, blk: Carved, b: usize) {
-    if !h.put(blk, b) {
+fn give_back(mut h: OwnedHeap, blk: Carved, b: usize, key: Key) {
+    if !h.put(blk, b, key) {
         // By value: the fast path keeps the handle in a register.
         supply::hand_over_owned(h, b);
     }
@@ -197,7 +199,7 @@ fn free_block(block: Block) {
     match block {
         Block::Small { h: hdr, bucket } => registry::with_heap(|heap| {
             let Some(heap) = heap else { return };
-            if !heap.put(hdr, bucket) {
+            if !heap.put(hdr, bucket, header::key()) {
                 supply::hand_over(heap, bucket);
             }
         }),
@@ -260,7 +262,7 @@ pub fn calloc(n: usize, size: usize) -> *mut u8 {
 /// `p` is null or a live pointer from this allocator; on success it is not used again.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     // The fast path: a small block that stays, or moves to another small block.
-    let fast = with_mine_small(p, |h, blk, b| {
+    let fast = with_mine_small(p, |h, blk, b, key| {
         if size != 0 && size <= payload_of(b) && stays_small(b, size) {
             return p;
         }
@@ -272,7 +274,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         };
         // SAFETY: both blocks are live and distinct; we copy what both hold.
         unsafe { core::ptr::copy_nonoverlapping(p, q, payload_of(b).min(size)) };
-        give_back(h, blk, b);
+        give_back(h, blk, b, key);
         q
     });
     match fast {

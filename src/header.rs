@@ -1,26 +1,35 @@
-//! The 16-byte header in front of every block: two words, the second right in front of the
-//! user pointer, so that the smallest underflow (one byte before the block) changes the word
-//! free() checks.
+//! The 16-byte header in front of every block: two words, the second (the tag) right in
+//! front of the user pointer, so that the smallest underflow (one byte before the block)
+//! changes a word that is checked.
 //!
 //! ```text
 //!           lead (h+0)                       tag (h+8, in front of the user pointer)
 //! USED:     seal of its bucket               keyed tag: state U and bucket
-//! FREE:     seal of its bucket               next block on its chain, encoded (see `Keys`)
+//! FREE:     next block on its chain,         the seal of its bucket (keyed tag: state F
+//!           encoded (see `Key`)              and bucket)
 //! ALIGNED:  distance back to the holding     keyed tag: state A
 //!           block's user pointer
 //! LARGE:    length of its mapping            keyed tag: state L and bucket
 //! SPANNED:  length of the block, header in   keyed tag: state S and bucket
-//! span:     0                                length of the span (see `spans`)
+//! span:     length of the span               0 (see `spans`)
 //! ```
-//! A small block's seal is the keyed tag of a free block of its bucket; it stays in place
-//! while the block is used, so free() checks both words: a write past the end of the block
-//! before reaches the seal first, and one before the start of this block reaches the tag.
-//! A free block's link sits in the header too, checked (the seal) before it is followed, and
-//! encoded: a link that does not decode to a 16-aligned user-space address is refused.
+//! A small block's seal is the keyed tag of a free block of its bucket. A used block keeps it
+//! in its lead, so free() checks both words: a write past the end of the block before
+//! reaches the seal first, and one before the start of this block reaches the tag. A free
+//! block carries it as its tag, checked before its link (the lead) is followed, and the link
+//! is encoded: one that does not decode to a 16-aligned user-space address is refused.
 //!
-//! Tags and links are keyed with secrets chosen once per process before the first block
+//! malloc and free each write both words. Each word a fast path reads was then written by
+//! the call just before on the same block, so the load is forwarded from the store: when a
+//! pair read a word last written long before (the layout of 5868ecc), 32 and 64 B pairs took
+//! up to twice as long on some cores (docs/DESIGN.md, "Blocks").
+//!
+//! Tags and links are keyed with a secret chosen once per process before the first block
 //! exists (`install_keys`), as glibc's safe-linking and mimalloc's encoded lists do: a header
-//! forged from the public magic number, or a link overwritten with an address, is seen.
+//! forged from the public magic number, or a link overwritten with an address, is seen. Tags
+//! carry it added, links xored. It is one secret, not two, so that a fast path loads it once:
+//! a second secret would not hold against a program that can read a header, since a free
+//! block's link xored with its neighbour's address gives the link secret too.
 //!
 //! Invariant: every link bmalloc writes names a header in carved memory (see `Carved`), or is
 //! 0.
@@ -54,24 +63,21 @@ pub struct Header {
     pub tag: u64,
 }
 
-/// The process's secrets: what is added to every tag, and what every link is xored with.
-/// One cache line, read by the fast paths with one address.
+/// The process's secret, on a cache line of its own that nothing writes after start-up.
 #[repr(C, align(64))]
-pub struct Keys {
-    /// The keyed tag of a used block of bucket 0: `plain(Used, 0)` plus the tag secret. Every
-    /// other tag is this plus a small constant (`tag`).
+struct Secret {
+    /// The keyed tag of a used block of bucket 0: `plain(Used, 0)` plus the secret. Every
+    /// other tag is this plus a small constant (`Key::tag`); links are xored with it.
     used0: AtomicU64,
-    link: AtomicU64,
 }
 
-/// Before `install_keys`, both are 0: plain tags and links (unit tests, and nothing else:
-/// no block exists before the first memory is obtained, which installs them).
-/// `#[used]` keeps the struct whole: without it the link-time optimiser splits it into two
-/// globals and places the link key beside counters that other threads write.
+/// Before `install_keys`: plain tags, and links xored with the plain tag (unit tests, and
+/// nothing else: no block exists before the first memory is obtained, which installs it).
+/// `#[used]` keeps the line to itself: without it the link-time optimiser may merge it into
+/// a neighbour and place it beside counters that other threads write.
 #[used]
-static KEYS: Keys = Keys {
+static SECRET: Secret = Secret {
     used0: AtomicU64::new(plain(State::Used, 0)),
-    link: AtomicU64::new(0),
 };
 /// The seed the keys are drawn from (0: none yet), and whether they are stored.
 static SEED: AtomicU64 = AtomicU64::new(0);
@@ -92,12 +98,12 @@ const fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Keys tags and links with secrets drawn from `seed` (random bytes from the OS), once: the
+/// Keys tags and links with a secret drawn from `seed` (random bytes from the OS), once: the
 /// first caller's seed wins, and later calls change nothing. Called before memory is first
-/// obtained, so every tag and link is written with the same keys. Threads that race here
-/// need not wait for each other: each stores the keys of the winning seed itself, so all
-/// store the same values. (Not in the unit tests, whose threads write headers of their own
-/// with the keys as they found them.)
+/// obtained, so every tag and link is written with the same key. Threads that race here
+/// need not wait for each other: each stores the key of the winning seed itself, so all
+/// store the same value. (Not in the unit tests, whose threads write headers of their own
+/// with the key as they found it.)
 #[cold]
 pub fn install_keys(seed: u64) {
     if keys_installed() {
@@ -107,15 +113,15 @@ pub fn install_keys(seed: u64) {
         Ok(_) => seed.max(1),
         Err(winner) => winner,
     };
-    let (tag_key, link_key) = derive_keys(seed);
-    KEYS.used0
-        .store(plain(State::Used, 0).wrapping_add(tag_key), Relaxed);
-    KEYS.link.store(link_key, Relaxed);
+    SECRET.used0.store(
+        plain(State::Used, 0).wrapping_add(derive_key(seed)),
+        Relaxed,
+    );
     INSTALLED.store(true, Release);
 }
 
-/// The tag and link secrets drawn from `seed`. No keyed tag is 0, which marks a span's record.
-fn derive_keys(seed: u64) -> (u64, u64) {
+/// The secret drawn from `seed`. No keyed tag is 0, which marks a span's record.
+fn derive_key(seed: u64) -> u64 {
     let mut s = seed;
     loop {
         s = mix(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
@@ -130,7 +136,7 @@ fn derive_keys(seed: u64) -> (u64, u64) {
             .iter()
             .all(|&st| (0..64).all(|b| plain(st, b).wrapping_add(s) != 0))
         {
-            return (s, mix(s ^ 0x6a09_e667_f3bc_c908));
+            return s;
         }
     }
 }
@@ -141,17 +147,57 @@ pub fn keys_installed() -> bool {
     cfg!(test) || INSTALLED.load(Acquire)
 }
 
-/// The keyed tag of a block in `state` and bucket `bucket`.
+/// The secret as a fast path holds it: loaded once, for every tag and link the call codes
+/// (the optimiser does not merge two atomic loads of it, and each is one more memory access
+/// in a malloc+free pair, whose time on a core that issues few per cycle is their count).
+#[derive(Clone, Copy)]
+pub struct Key(u64);
+
+/// The process's key.
 #[inline(always)]
-pub fn tag(state: State, bucket: usize) -> u64 {
-    let delta = plain(state, bucket).wrapping_sub(plain(State::Used, 0));
-    KEYS.used0.load(Relaxed).wrapping_add(delta)
+pub fn key() -> Key {
+    Key(SECRET.used0.load(Relaxed))
 }
 
-/// The seal of a small block of bucket `b`: the keyed tag of a free block of `b`.
+impl Key {
+    /// The keyed tag of a block in `state` and bucket `bucket`.
+    #[inline(always)]
+    pub fn tag(self, state: State, bucket: usize) -> u64 {
+        let delta = plain(state, bucket).wrapping_sub(plain(State::Used, 0));
+        self.0.wrapping_add(delta)
+    }
+
+    /// The seal of a small block of bucket `b`: the keyed tag of a free block of `b`.
+    #[inline(always)]
+    pub fn seal(self, b: usize) -> u64 {
+        self.tag(State::Free, b)
+    }
+
+    /// A link as stored: the address (a header, or 0) xored with the key.
+    #[inline(always)]
+    pub fn encode_link(self, addr: usize) -> u64 {
+        addr as u64 ^ self.0
+    }
+
+    /// A stored link decoded: the address it names (0: the end), or None when it cannot be
+    /// one that bmalloc wrote (overwritten).
+    #[inline(always)]
+    pub fn decode_link(self, word: u64) -> Option<usize> {
+        let addr = word ^ self.0;
+        (addr & LINK_MASK == 0).then_some(addr as usize)
+    }
+}
+
+/// `Key::tag` with the key loaded here.
+#[inline(always)]
+pub fn tag(state: State, bucket: usize) -> u64 {
+    key().tag(state, bucket)
+}
+
+/// `Key::seal` with the key loaded here.
 #[inline(always)]
 pub fn seal(b: usize) -> u64 {
-    tag(State::Free, b)
+    key().seal(b)
 }
 
 /// What a used small block's tag exceeds its seal by (the same for every bucket and key).
@@ -159,7 +205,7 @@ pub const USED_OVER_SEAL: u64 = plain(State::Used, 0) - plain(State::Free, 0);
 
 /// Reads a keyed tag back: `None` when the magic or the state is not one of ours.
 pub fn decode(tag: u64) -> Option<(State, usize)> {
-    let tag = tag.wrapping_sub(KEYS.used0.load(Relaxed).wrapping_sub(plain(State::Used, 0)));
+    let tag = tag.wrapping_sub(key().0.wrapping_sub(plain(State::Used, 0)));
     if (tag >> 32) as u32 != MAGIC || (tag >> 16) as u16 != 0 {
         return None;
     }
@@ -174,18 +220,16 @@ pub fn decode(tag: u64) -> Option<(State, usize)> {
     Some((state, (tag & 0xff) as usize))
 }
 
-/// A link as stored: the address (a header, or 0) xored with the link secret.
+/// `Key::encode_link` with the key loaded here.
 #[inline(always)]
 pub fn encode_link(addr: usize) -> u64 {
-    addr as u64 ^ KEYS.link.load(Relaxed)
+    key().encode_link(addr)
 }
 
-/// A stored link decoded: the address it names (0: the end), or None when it cannot be one
-/// that bmalloc wrote (overwritten).
+/// `Key::decode_link` with the key loaded here.
 #[inline(always)]
 pub fn decode_link(word: u64) -> Option<usize> {
-    let addr = word ^ KEYS.link.load(Relaxed);
-    (addr & LINK_MASK == 0).then_some(addr as usize)
+    key().decode_link(word)
 }
 
 /// The first 16 bytes of the payload of an item on a lock-free stack (`stack`): a free block
@@ -252,13 +296,15 @@ impl Carved {
         unsafe { &*self.ptr().cast::<[Cell<u64>; 2]>() }
     }
 
-    /// The first word: a small block's seal, or a length (see the module doc).
+    /// The first word: a used small block's seal, a free one's encoded link, or a length (see
+    /// the module doc).
     #[inline(always)]
     pub fn lead(self) -> u64 {
         self.words()[0].get()
     }
 
-    /// The word in front of the user pointer: a tag, or a free block's encoded link.
+    /// The word in front of the user pointer: a tag (a free small block's is its seal), or 0
+    /// for a span's record.
     #[inline(always)]
     pub fn tag(self) -> u64 {
         self.words()[1].get()
@@ -278,20 +324,34 @@ impl Carved {
     /// None when the word was overwritten.
     #[inline(always)]
     pub fn link(self) -> Option<usize> {
-        decode_link(self.tag())
+        decode_link(self.lead())
     }
 
-    /// Makes this block a free one whose chain goes on at `next` (a header address, or 0).
+    /// Makes the chain of this free block go on at `next` (a header address, or 0).
     #[inline(always)]
     pub fn set_link(self, next: usize) {
-        self.set_tag(encode_link(next));
+        self.set_lead(encode_link(next));
     }
 
     /// Writes the header of a free small block of bucket `b` whose chain goes on at `next`.
     #[inline(always)]
     pub fn make_free(self, b: usize, next: usize) {
-        self.set_lead(seal(b));
-        self.set_link(next);
+        let key = key();
+        self.make_sealed_free(key, key.seal(b), next);
+    }
+
+    /// `make_free` with the seal as the caller has it (free read it from the used block), and
+    /// the link encoded with `key`.
+    #[inline(always)]
+    pub fn make_sealed_free(self, key: Key, seal: u64, next: usize) {
+        self.set_lead(key.encode_link(next));
+        self.set_tag(seal);
+    }
+
+    /// Whether this is a free small block of bucket `b`: its tag is the bucket's seal.
+    #[inline(always)]
+    pub fn sealed(self, b: usize) -> bool {
+        self.tag() == seal(b)
     }
 
     /// The payload, as a stack item sees it (every payload has 16 bytes).
@@ -377,10 +437,8 @@ mod tests {
 
     #[test]
     fn keys_differ_by_seed_and_never_make_a_tag_zero() {
-        let (t1, l1) = derive_keys(1);
-        let (t2, l2) = derive_keys(2);
-        assert!(t1 != t2 && l1 != l2 && t1 != l1);
-        for (t, _) in [derive_keys(1), derive_keys(u64::MAX)] {
+        assert_ne!(derive_key(1), derive_key(2));
+        for t in [derive_key(1), derive_key(u64::MAX)] {
             for state in STATES {
                 assert!((0..64).all(|b| plain(state, b).wrapping_add(t) != 0));
             }

@@ -23,7 +23,7 @@
 //! - the reserve of `b` is empty or a chain of exactly `LIMITS[b]` free blocks of `b`;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
-use crate::header::{Carved, State, USED_OVER_SEAL, seal, tag};
+use crate::header::{self, Carved, Key, State, USED_OVER_SEAL, seal, tag};
 use crate::list::{self, Piles};
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, batch_len, payload_of, stride_of};
 use crate::{os, usage};
@@ -49,7 +49,7 @@ pub const LIMITS: [u64; SMALL_BUCKETS] = {
 /// What only the owner touches.
 #[repr(C)]
 struct Own {
-    /// Free lists, by bucket: chains through `Header::link` (see `list`).
+    /// Free lists, by bucket: chains through the blocks' links (see `list`).
     heads: [Option<Carved>; SMALL_BUCKETS],
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
     carve: usize,
@@ -215,12 +215,13 @@ impl OwnedHeap {
         let Some(blk) = self.own().heads[b] else {
             return Taken::Empty;
         };
-        let sealed = blk.lead();
+        let key = header::key();
+        let sealed = blk.tag();
         // As `sealed != seal(b)`, in the form that keeps the bucket as computed.
-        if sealed.wrapping_sub(seal(0)) != b as u64 {
+        if sealed.wrapping_sub(key.seal(0)) != b as u64 {
             return Taken::Overwritten(blk);
         }
-        let Some(next) = blk.link() else {
+        let Some(next) = key.decode_link(blk.lead()) else {
             return Taken::Overwritten(blk);
         };
         // SAFETY: a link that decodes names a carved header, or is 0 (see `list::next`).
@@ -234,7 +235,9 @@ impl OwnedHeap {
                 next as *const i8,
             )
         };
-        // The seal stays; the word in front of the user pointer becomes the used tag.
+        // The seal moves to the lead; the word in front of the user pointer becomes the used
+        // tag.
+        blk.set_lead(sealed);
         blk.set_tag(sealed + USED_OVER_SEAL);
         let room = add_room(&self.heap().room[b], 1);
         debug_assert!(room <= LIMITS[b] as i64);
@@ -243,13 +246,14 @@ impl OwnedHeap {
     }
 
     /// Puts `blk`, a used small block of bucket `b` that the caller gives up (its seal
-    /// checked), on the bucket's free list. False when the list is then over its limit: the
+    /// checked), on the bucket's free list, its link encoded with `key` (the caller's). False when the list is then over its limit: the
     /// caller hands a batch over (`cut_batch`).
     #[inline(always)]
-    pub fn put(&mut self, blk: Carved, b: usize) -> bool {
-        debug_assert!(blk.lead() == seal(b) && blk.tag() == tag(State::Used, b));
+    pub fn put(&mut self, blk: Carved, b: usize, key: Key) -> bool {
+        let sealed = blk.lead();
+        debug_assert!(sealed == seal(b) && blk.tag() == tag(State::Used, b));
         let head = self.own().heads[b];
-        blk.set_link(head.map_or(0, Carved::addr));
+        blk.make_sealed_free(key, sealed, head.map_or(0, Carved::addr));
         self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
         add_room(&self.heap().room[b], -1) >= 0
@@ -458,8 +462,8 @@ mod tests {
             stride_of(2),
             "carved one after another"
         );
-        assert!(h.put(a, 2));
-        assert!(h.put(b, 2));
+        assert!(h.put(a, 2, header::key()));
+        assert!(h.put(b, 2, header::key()));
         assert_eq!(h.heap().free_count(2), 2);
         assert_eq!(took(h.take(2)), b);
         assert_eq!(took(h.take(2)), a);
@@ -469,19 +473,42 @@ mod tests {
     }
 
     #[test]
+    fn take_and_put_each_write_both_header_words() {
+        // The layout of `header`: a used block has its seal first and its used tag in front of
+        // the pointer; a free one has its link first and its seal in front of the pointer.
+        let mut h = heap(1);
+        let a = h.carve(1).unwrap();
+        let b = h.carve(1).unwrap();
+        assert!(h.put(a, 1, header::key()) && h.put(b, 1, header::key()));
+        assert_eq!(
+            b.tag(),
+            seal(1),
+            "a free block's seal sits in front of its pointer"
+        );
+        assert_eq!(
+            b.lead(),
+            header::encode_link(a.addr()),
+            "its link comes first"
+        );
+        assert_eq!(a.lead(), header::encode_link(0), "the end of the chain");
+        assert_eq!(took(h.take(1)), b);
+        assert_eq!((b.lead(), b.tag()), (seal(1), tag(State::Used, 1)));
+    }
+
+    #[test]
     fn a_clobbered_free_header_is_reported_not_followed() {
         let mut h = heap(1);
         let a = h.carve(0).unwrap();
-        h.put(a, 0);
-        let seal = a.lead();
-        a.set_lead(0x4141_4141_4141_4141);
+        h.put(a, 0, header::key());
+        let seal = a.tag();
+        a.set_tag(0x4141_4141_4141_4141);
         assert!(
             matches!(h.take(0), Taken::Overwritten(p) if p == a),
             "seal overwritten"
         );
         assert_eq!(h.heap().free_count(0), 1, "nothing was taken");
-        a.set_lead(seal);
-        a.set_tag(0x4141_4141_4141_4141);
+        a.set_tag(seal);
+        a.set_lead(0x4141_4141_4141_4141);
         assert!(
             matches!(h.take(0), Taken::Overwritten(p) if p == a),
             "link overwritten"
@@ -497,7 +524,7 @@ mod tests {
         let blocks: std::vec::Vec<_> = (0..2 * n + 2).map(|_| h.carve(b).unwrap()).collect();
         let mut handed = std::vec::Vec::new();
         for (i, &blk) in blocks.iter().enumerate() {
-            if !h.put(blk, b) {
+            if !h.put(blk, b, header::key()) {
                 handed.push((i, h.cut_batch(b)));
             }
         }
@@ -560,7 +587,7 @@ mod tests {
         let mut h = heap(2);
         let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1).unwrap()).collect();
         for &blk in &blocks {
-            h.put(blk, 1);
+            h.put(blk, 1, header::key());
         }
         let mut piles = list::NO_PILES;
         h.drain(&mut piles);

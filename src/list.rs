@@ -7,7 +7,7 @@
 //! hands out, and reports misuse), and a chain said to hold `n` blocks holds exactly `n`
 //! (checked in debug builds where a chain is walked anyway).
 
-use crate::header::{Carved, seal};
+use crate::header::Carved;
 use crate::size_class::SMALL_BUCKETS;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -84,7 +84,7 @@ pub fn holds(first: Option<Carved>, n: usize, b: usize) -> bool {
         let Some(blk) = it else {
             return false;
         };
-        if blk.lead() != seal(b) || blk.link().is_none() {
+        if !blk.sealed(b) || blk.link().is_none() {
             return true;
         }
         it = next(blk);
@@ -141,7 +141,7 @@ mod tests {
         assert!(holds(first, 5, 2));
         assert!(!holds(first, 4, 2), "too short a count");
         assert!(!holds(first, 6, 2), "too long a count");
-        nth(head, 2).set_lead(0);
+        nth(head, 2).set_tag(0);
         assert!(
             holds(first, 9, 2),
             "a clobbered seal is the program's doing: misuse, reported elsewhere"
@@ -153,7 +153,7 @@ mod tests {
         let mut cells = [TestCell::default(); 5];
         let head = chain(&mut cells);
         let third = nth(head, 2);
-        third.set_tag(third.tag() ^ (0x41 << 56));
+        third.set_lead(third.lead() ^ (0x41 << 56));
         assert_eq!(next(nth(head, 1)), Some(third));
         assert_eq!(next(third), None, "the walk stops at the broken link");
     }

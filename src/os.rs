@@ -34,7 +34,7 @@ pub struct BreakRange {
     pub span: AtomicUsize,
 }
 
-/// `#[used]` keeps the struct whole (see `header::KEYS`).
+/// `#[used]` keeps the struct whole (see `header::SECRET`).
 #[used]
 pub static BREAK: BreakRange = BreakRange {
     lo: AtomicUsize::new(1 << 63),

@@ -79,24 +79,18 @@ pub fn inspect(call: Call, p: *mut u8) -> Block {
                 misuse::report(call, p, Fault::BadHeader)
             }
         }
-        // A cached large mapping's record.
+        // A free small block (its tag is its seal), or a cached large mapping's record.
         Some((State::Free, _)) => misuse::report(call, p, Fault::freed(call)),
-        _ => misuse::report(call, p, not_a_tag(lead, tag, call)),
+        _ => misuse::report(call, p, not_a_tag(lead)),
     }
 }
 
 /// Why a header whose tag is none of ours is wrong. With a small block's seal in front, it is
-/// a free block (its tag word a link that decodes: freed already) or a used one whose tag the
-/// program overwrote from in front (an underrun); else no block starts here.
-fn not_a_tag(lead: u64, tag: u64, call: Call) -> Fault {
+/// a used block whose tag the program overwrote from in front (an underrun); else no block
+/// starts here (or a free block's tag was overwritten: its lead is a link, not a seal).
+fn not_a_tag(lead: u64) -> Fault {
     match header::decode(lead) {
-        Some((State::Free, b)) if b < SMALL_BUCKETS && lead == header::seal(b) => {
-            if header::decode_link(tag).is_some() {
-                Fault::freed(call)
-            } else {
-                Fault::Underrun
-            }
-        }
+        Some((State::Free, b)) if b < SMALL_BUCKETS && lead == header::seal(b) => Fault::Underrun,
         _ => Fault::BadHeader,
     }
 }

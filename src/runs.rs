@@ -106,7 +106,7 @@ fn at(addr: usize) -> Carved {
 
 /// The bucket of a free block the purge took, from its seal (checked when it was freed).
 fn bucket_of(h: Carved) -> usize {
-    match crate::header::decode(h.lead()) {
+    match crate::header::decode(h.tag()) {
         Some((_, b)) => b,
         None => 0,
     }

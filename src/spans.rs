@@ -2,8 +2,8 @@
 //! blocks of any bucket from, and large blocks are cut from, before bmalloc asks the OS for
 //! more. They wait on one lock-free stack.
 //!
-//! A span's record is its first 32 bytes: a header whose lead is 0 (no block's seal, so
-//! freeing a pointer into it is reported as misuse) and whose tag word is the span's length,
+//! A span's record is its first 32 bytes: a header whose tag is 0 (no keyed tag is, so
+//! freeing a pointer into it is reported as misuse) and whose lead is the span's length,
 //! then the stack link. Invariant: a span is at least 32 bytes long, 16-aligned, and lies in memory of ours
 //! that stays mapped.
 
@@ -17,14 +17,15 @@ static SPANS: Stack = Stack::new();
 /// Bytes in spans now.
 pub static BYTES: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether a header is a span's record (lead 0) rather than a free block's (a seal, never 0).
+/// Whether a header is a span's record (tag 0) rather than a free block's (a seal: no keyed
+/// tag is 0).
 pub fn is_span(h: Carved) -> bool {
-    h.lead() == 0
+    h.tag() == 0
 }
 
-/// The length of the span recorded at `h` (its tag word).
+/// The length of the span recorded at `h` (its lead word).
 pub fn len_of(h: Carved) -> usize {
-    h.tag() as usize
+    h.lead() as usize
 }
 
 /// Records `[start, start + len)` as a span.
@@ -35,8 +36,8 @@ pub unsafe fn add(start: usize, len: usize) {
     debug_assert!(start % ALIGN == 0 && len >= 32, "span {start:#x}+{len:#x}");
     // SAFETY: the caller's promise.
     let span = unsafe { Carved::new(start as *mut _) };
-    span.set_lead(0);
-    span.set_tag(len as u64);
+    span.set_lead(len as u64);
+    span.set_tag(0);
     BYTES.fetch_add(len, Relaxed);
     SPANS.push(span);
 }
