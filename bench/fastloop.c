@@ -7,11 +7,15 @@
  * Stresses: nothing but the cost of the small-block fast path and the
  * thread-local lookup.
  *
- * Usage: fastloop THREADS N  -- THREADS independent copies (the suite uses 1).
+ * Usage: fastloop THREADS N [pairs|batches [SIZE]]  -- THREADS independent copies (the suite
+ * uses 1). With a part named, only that part runs, for every size or for SIZE alone (16, 32
+ * or 64): to time one part side by side, as docs/DESIGN.md ("Blocks") does.
  */
 #include "bench.h"
 
 static long N;
+static int do_pairs = 1, do_batches = 1;
+static size_t only_size; /* 0: every size */
 
 static void *run(void *arg) {
     uint64_t id = (uint64_t)(uintptr_t)arg;
@@ -19,7 +23,8 @@ static void *run(void *arg) {
     uint64_t sum = 0;
     for (int s = 0; s < 3; s++) {
         size_t n = sizes[s];
-        for (long i = 0; i < N; i++) {
+        if (only_size && n != only_size) continue;
+        for (long i = 0; i < N && do_pairs; i++) {
             uint64_t *p = malloc(n);
             if (!p) FAIL("malloc");
             p[0] = (uint64_t)i ^ id;
@@ -28,7 +33,7 @@ static void *run(void *arg) {
             free(p);
         }
         void *batch[64];
-        for (long i = 0; i < N / 64; i++) {
+        for (long i = 0; i < N / 64 && do_batches; i++) {
             for (int k = 0; k < 64; k++) {
                 uint64_t *p = malloc(n);
                 if (!p) FAIL("malloc");
@@ -43,10 +48,10 @@ static void *run(void *arg) {
             }
         }
     }
-    uint64_t expect = 0;
-    for (long i = 0; i < N; i++) expect += (uint64_t)i ^ id;
-    expect *= 3;
-    expect += 3ull * (uint64_t)(N / 64) * (63 * 64 / 2);
+    uint64_t sizes_run = only_size ? 1 : 3, expect = 0;
+    for (long i = 0; i < N && do_pairs; i++) expect += (uint64_t)i ^ id;
+    expect *= sizes_run;
+    if (do_batches) expect += sizes_run * (uint64_t)(N / 64) * (63 * 64 / 2);
     if (sum != expect) FAIL("fastloop: checksum %llu != %llu", (unsigned long long)sum, (unsigned long long)expect);
     return NULL;
 }
@@ -54,6 +59,16 @@ static void *run(void *arg) {
 int main(int argc, char **argv) {
     int T;
     parse_args(argc, argv, &T, &N, 20000000);
+    if (argc > 3) {
+        if (strcmp(argv[3], "pairs") == 0) do_batches = 0;
+        else if (strcmp(argv[3], "batches") == 0) do_pairs = 0;
+        else FAIL("fastloop: the part is pairs or batches, not %s", argv[3]);
+    }
+    if (argc > 4) {
+        only_size = (size_t)atol(argv[4]);
+        if (only_size != 16 && only_size != 32 && only_size != 64)
+            FAIL("fastloop: the size is 16, 32 or 64, not %s", argv[4]);
+    }
     pthread_t th[T];
     double t0 = now_s();
     if (T == 1) run(0);
@@ -62,7 +77,8 @@ int main(int argc, char **argv) {
         join_threads(th, T);
     }
     double dt = now_s() - t0;
-    long ops = 6 * N * T; /* malloc+free pairs */
+    long sizes_run = only_size ? 1 : 3;
+    long ops = sizes_run * ((do_pairs ? N : 0) + (do_batches ? N / 64 * 64 : 0)) * T; /* pairs */
     printf("RESULT fastloop threads=%d pairs=%ld secs=%.3f ops_per_s=%.0f ns_per_pair=%.2f\n",
            T, ops, dt, ops / dt, dt * 1e9 / ops * T);
     return 0;
