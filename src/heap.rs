@@ -226,15 +226,6 @@ impl OwnedHeap {
         };
         // SAFETY: a link that decodes names a carved header, or is 0 (see `list::next`).
         self.own().heads[b] = unsafe { Carved::from_link(next) };
-        // The next take reads that header: a block freed by another thread, or long ago, is
-        // not in this core's cache, and the load would stall then. (A prefetch never faults.)
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetching has no effect on memory; any address may be given.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                next as *const i8,
-            )
-        };
         // The seal moves to the lead; the word in front of the user pointer becomes the used
         // tag.
         blk.set_lead(sealed);
