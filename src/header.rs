@@ -21,8 +21,8 @@
 //!
 //! malloc and free each write both words. Each word a fast path reads was then written by
 //! the call just before on the same block, so the load is forwarded from the store: when a
-//! pair read a word last written long before (the layout of 5868ecc), 32 and 64 B pairs took
-//! up to twice as long on some cores (docs/DESIGN.md, "Blocks").
+//! pair read a word last written long before (the layout of 5868ecc), a 32 B pair took about
+//! 1.6 times as long on an AMD EPYC (docs/DESIGN.md, "Blocks").
 //!
 //! Tags and links are keyed with a secret chosen once per process before the first block
 //! exists (`install_keys`), as glibc's safe-linking and mimalloc's encoded lists do: a header
