@@ -51,11 +51,6 @@ pub const LIMITS: [u64; SMALL_BUCKETS] = {
 struct Own {
     /// Free lists, by bucket: chains through the blocks' links (see `list`).
     heads: [Option<Carved>; SMALL_BUCKETS],
-    /// How many more takes from each list prefetch the next block's header: set when the list
-    /// adopts a batch another thread freed (whose headers are in that thread's cache), so that
-    /// the misses overlap with the program's work. 0 on a list of blocks this thread freed,
-    /// where a prefetch waits on the link it decodes and costs a hot malloc+free pair a third.
-    cold: [u32; SMALL_BUCKETS],
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
     carve: usize,
     carve_end: usize,
@@ -231,9 +226,6 @@ impl OwnedHeap {
         };
         // SAFETY: a link that decodes names a carved header, or is 0 (see `list::next`).
         self.own().heads[b] = unsafe { Carved::from_link(next) };
-        if self.own().cold[b] != 0 {
-            self.prefetch_next(b, next);
-        }
         // The seal moves to the lead; the word in front of the user pointer becomes the used
         // tag.
         blk.set_lead(sealed);
@@ -256,21 +248,6 @@ impl OwnedHeap {
         self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
         add_room(&self.heap().room[b], -1) >= 0
-    }
-
-    /// A take from a list of blocks another thread freed: starts fetching the next one's
-    /// header, which the next take reads. (Inline: in a program whose blocks die in other
-    /// threads it runs on most takes; the branch to it is laid out after the fast path.)
-    #[inline(always)]
-    fn prefetch_next(&mut self, b: usize, next: usize) {
-        self.own().cold[b] -= 1;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetching has no effect on memory; any address may be given.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                next as *const i8,
-            )
-        };
     }
 
     /// After a `put` that answered false: the blocks under the new head of bucket `b`'s list
@@ -304,13 +281,6 @@ impl OwnedHeap {
         true
     }
 
-    /// Makes the chain of `n` free blocks from `first`, which another thread freed (a batch
-    /// from the exchange), bucket `b`'s list, which is empty: takes from it prefetch.
-    pub fn adopt_foreign(&mut self, b: usize, first: Carved, n: usize) {
-        self.adopt(b, first, n);
-        self.own().cold[b] = n as u32;
-    }
-
     /// Makes the chain of `n` free blocks from `first`, which the caller owns, bucket `b`'s
     /// list, which is empty.
     pub fn adopt(&mut self, b: usize, first: Carved, n: usize) {
@@ -330,7 +300,6 @@ impl OwnedHeap {
                 debug_assert!(list::holds(Some(first), n, b));
                 pile.push(first, n);
             }
-            self.own().cold[b] = 0;
             let Some(first) = self.own().heads[b].take() else {
                 continue;
             };
@@ -621,27 +590,6 @@ mod tests {
         h.adopt(1, first, 5);
         assert_eq!(h.heap().free_count(1), 5);
         took(h.take(1));
-    }
-
-    #[test]
-    fn only_takes_from_a_batch_of_another_thread_prefetch() {
-        let mut h = heap(1);
-        for _ in 0..5 {
-            let blk = h.carve(1).unwrap();
-            h.put(blk, 1, header::key());
-        }
-        took(h.take(1));
-        assert_eq!(h.own().cold[1], 0, "this thread's own frees: no prefetch");
-        let mut piles = list::NO_PILES;
-        h.drain(&mut piles);
-        let (first, n) = piles[1].pop().expect("the list, as one batch");
-        h.adopt_foreign(1, first, n);
-        assert_eq!(h.own().cold[1], 4);
-        took(h.take(1));
-        took(h.take(1));
-        assert_eq!(h.own().cold[1], 2, "one prefetch a take");
-        h.drain(&mut piles);
-        assert_eq!(h.own().cold[1], 0, "a drained list is no one's");
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
     let Some((first, n)) = exchange::take(b) else {
         return false;
     };
-    h.adopt_foreign(b, first, n);
+    h.adopt(b, first, n);
     true
 }
 
