@@ -1,12 +1,11 @@
 /* purge (run by t_purge.sh): memory goes back to the OS when a program frees most of what it had (issue 4).
  * A thread allocates 1 GiB in small blocks (chained through the blocks themselves, so the
- * test's own bookkeeping costs nothing) and frees them all. RSS must then fall back to
- * within 64 MiB of where it started: freed blocks beyond what the heaps and the exchange
- * keep for reuse are purged at once. After the purge delay (BMALLOC_PURGE_DELAY_MS, set to
- * 200 by t_purge.sh) and any later allocator activity, what the exchange kept goes back
- * too: RSS stays within 24 MiB of the start (usually it is already there right after the
- * frees, because purges merge freed neighbours into large spans). Finally the memory is reused:
- * allocating 1 GiB again (in another size) stays within 1.2 GiB of RSS.
+ * test's own bookkeeping costs nothing) and frees them all. free itself never purges (issue
+ * 10: a program on its way out should not pay for it), so the freed blocks wait in the
+ * exchange. After the purge delay (BMALLOC_PURGE_DELAY_MS, set to 200 by t_purge.sh), the
+ * program's next allocations purge them, a purge per batch taken from the exchange: after 2 MiB
+ * of mallocs, RSS is back within 24 MiB of the start. Finally the memory is reused:
+ * allocating 1 GiB again (in another size) raises the peak by less than 300 MiB.
  *   modes: "64" (64-byte blocks), "mixed" (16 B to 4 KiB), "threads" (4 threads at once) */
 #include "check.h"
 #include <pthread.h>
@@ -79,10 +78,9 @@ int main(int argc, char **argv)
     long after = rss_kib();
     printf("%s: start %ld KiB, peak %ld KiB, after freeing %ld KiB\n", mode, start, peak, after);
     CHECK_MSG(peak - start > 900 * 1024, "the test did not really use 1 GiB (peak %ld KiB)", peak);
-    CHECK_MSG(after - start < 64 * 1024, "RSS %ld KiB after freeing everything, start %ld KiB", after, start);
 
-    /* Past the purge delay, one more free that overflows a heap (or any refill) purges
-     * what the exchange kept. */
+    /* Past the purge delay, every malloc that takes a batch from the exchange (or new memory)
+     * purges what waited longer than the delay, as much as a purge has room for. */
     struct timespec ts = { 0, 400 * 1000 * 1000 };
     nanosleep(&ts, NULL);
     run(1, 0, 2L << 20);

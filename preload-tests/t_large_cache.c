@@ -3,7 +3,7 @@
  * the OS after the purge delay or at malloc_trim.
  *  - a freed 8 MiB block's mapping is reused by the next 8 MiB malloc (same address), and
  *    calloc of a reused mapping is zero even though the block was dirty;
- *  - after the delay, the next large free unmaps what waited longer than that: RSS falls back;
+ *  - after the delay, the next large malloc unmaps what waited longer than that: RSS falls back;
  *  - malloc_trim(0) unmaps cached mappings at once;
  *  - a smaller request takes the start of a bigger cached mapping and the rest stays cached for
  *    the next one; freed, the two pieces merge again;
@@ -52,14 +52,14 @@ int main(void)
     long cached = rss_kib();
     printf("start %ld KiB, with an 8 MiB mapping cached %ld KiB\n", start, cached);
 
-    /* past the delay, another large free sends the old mapping back */
+    /* past the delay, another large malloc sends the old mapping back */
     sleep_ms(300);
     unsigned char *big = malloc(OPQ(40 * MiB)); /* above the cache's 32 MiB: unmapped at once */
     CHECK(big != NULL);
     big[0] = 1;
     free(OPQ(big));
     long later = rss_kib();
-    printf("after the delay and another large free: %ld KiB\n", later);
+    printf("after the delay and another large malloc: %ld KiB\n", later);
     CHECK_MSG(later < cached - 6 * 1024, "RSS %ld KiB after the delay, %ld KiB before", later, cached);
 
     /* malloc_trim unmaps cached mappings at once */

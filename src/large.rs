@@ -60,6 +60,9 @@ fn canary(p: usize, size16: usize) -> u64 {
 /// A new large block of `size` bytes aligned to `align` (a power of two), or null. With
 /// `zero`, its bytes read as zero (a fresh mapping is; a reused one is cleared).
 pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
+    // A program that only uses large blocks must see old cached mappings go back too (on
+    // malloc's path: free never purges).
+    purge::maybe_decay(None);
     let offset = user_offset(align);
     let Some(len) = size.checked_add(offset + TAIL).and_then(os::round_to_page) else {
         return null_mut();
@@ -165,8 +168,6 @@ impl LargeBlock {
                 mapping::unmap_large(start, len); // over-aligned: its header is not at the start
             }
         }
-        // A program that only uses large blocks must see old cached mappings go back too.
-        purge::maybe_decay();
     }
 
     /// Resizes the block at `p` to `size` bytes in place or by moving its mapping (mremap

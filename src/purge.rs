@@ -1,9 +1,11 @@
-//! When free blocks go back to the OS. The exchange keeps at most `RETAIN_BYTES`: beyond that,
-//! what it holds is purged at once (coalesced into spans whose pages are released, see
-//! `runs`), and batches that sat unused for longer than the purge delay are purged the next
-//! time any heap hands a batch over or takes new memory. A purge also decays the cache of
-//! large mappings. bmalloc starts no thread of its own: purges run in the threads that
-//! allocate and free.
+//! When free blocks go back to the OS. free() never purges: a program that frees what it
+//! allocated pays for no sorting on the way out. Purges run on malloc's slow paths. Before a
+//! heap takes new memory, an exchange that holds more than `RETAIN_BYTES` is purged
+//! (coalesced into spans whose pages are released, see `runs`), so memory freed in one bucket
+//! is reused by another before the OS is asked for more. Batches that sat unused for longer
+//! than the purge delay are purged the next time any heap takes a batch from the exchange or
+//! new memory. A purge also decays the cache of large mappings. bmalloc starts no thread of
+//! its own: purges run in the threads that allocate.
 //!
 //! One thread purges at a time (the `PURGING` flag); another that would purge meanwhile simply
 //! goes on. Nobody waits.
@@ -38,17 +40,18 @@ pub fn count() -> u64 {
 /// Bytes the last purge of everything could not release.
 static KEPT_BY_FULL_PURGE: AtomicUsize = AtomicUsize::new(0);
 
-/// After heap `h` handed a batch over. When the exchange then holds more than it should keep,
-/// it is purged with `h`'s lists at once. Blocks a purge kept (they share pages with blocks in
-/// use) are sorted again only when the exchange has doubled since the last full purge, so the
-/// work stays proportional to what is freed; in between, a purge takes what arrived since the
-/// last one.
-pub fn after_hand_over(h: &mut OwnedHeap) {
+/// Before heap `h` takes new memory. When the exchange holds more than it should keep, it is
+/// purged with `h`'s lists, so that the spans it makes are carved before the OS is asked.
+/// Blocks a purge kept (they share pages with blocks in use) are sorted again only when the
+/// exchange has doubled since the last full purge, so the work stays proportional to what is
+/// freed; in between, a purge takes what arrived since the last one. A purge sorts at most
+/// a million blocks (`runs`' scratch); what it had no room for is taken by the next one, a chunk later.
+pub fn before_growth(h: &mut OwnedHeap) {
     let held = exchange::bytes();
     if held <= RETAIN_BYTES || held <= KEPT_BY_PURGE.load(Relaxed) + RETAIN_BYTES / 2 {
-        maybe_decay();
+        maybe_decay(Some(h));
     } else if held > 2 * KEPT_BY_FULL_PURGE.load(Relaxed) {
-        if purge(|_, _| true, Some(h)).is_some() {
+        if purge(|_, _| true, Some(h), Rest::New).is_some() {
             KEPT_BY_FULL_PURGE.store(KEPT_BY_PURGE.load(Relaxed), Relaxed);
         }
     } else {
@@ -56,13 +59,17 @@ pub fn after_hand_over(h: &mut OwnedHeap) {
         let new_since = |now: u64, stamp: u64| {
             now.wrapping_sub(stamp) & STAMP_MASK <= now.wrapping_sub(since) & STAMP_MASK
         };
-        purge(new_since, Some(h));
+        purge(new_since, Some(h), Rest::New);
     }
 }
 
-/// Purges batches, and cached large mappings, older than the purge delay: at most once per
-/// delay across all threads.
-pub fn maybe_decay() {
+/// Purges batches, and cached large mappings, older than the purge delay, with the free
+/// blocks of the caller's heap `h` (their neighbours are among the old batches: a purge
+/// without them would keep what touches them): at most once per delay across all threads.
+/// Every malloc that takes a batch from the exchange or new memory comes here. When a purge that paid had no room for every old batch, the rest stays old and
+/// the next call purges again: a program that freed a GiB gets it back one purge per batch it
+/// allocates after the delay, not in one long call.
+pub fn maybe_decay(h: Option<&mut OwnedHeap>) {
     let delay = options::purge_delay_ms();
     let now = os::now_ms();
     let last = LAST_DECAY.load(Relaxed);
@@ -77,14 +84,19 @@ pub fn maybe_decay() {
     }
     if exchange::bytes() != 0 {
         let old = |now: u64, stamp: u64| now.wrapping_sub(stamp) & STAMP_MASK >= delay;
-        purge(old, None);
+        if let Some(done) = purge(old, h, Rest::Old(delay))
+            && done.rest_bytes != 0
+            && !done.barren
+        {
+            LAST_DECAY.store(now.wrapping_sub(delay.max(1)), Relaxed);
+        }
     }
     mapcache::decay(now, delay);
 }
 
 /// Purges everything the exchange and the caller's heap `h` hold (malloc_trim).
 pub fn purge_all(h: Option<&mut OwnedHeap>) {
-    purge(|_, _| true, h);
+    purge(|_, _| true, h, Rest::New);
 }
 
 /// When the OS has no more memory: purges everything the exchange and the caller's heap `h`
@@ -98,22 +110,41 @@ pub fn reclaim<T>(
 ) -> Option<T> {
     const ROUNDS: usize = 32;
     for _ in 0..ROUNDS {
-        let merged = purge(|_, _| true, h.as_deref_mut());
+        let done = purge(|_, _| true, h.as_deref_mut(), Rest::New);
         if let Some(x) = found() {
             return Some(x);
         }
-        if merged.unwrap_or(0) == 0 {
+        if done.is_none_or(|d| d.merged == 0) {
             break; // nothing merged (or another thread purges): no larger span to hope for
         }
     }
     None
 }
 
+/// How the blocks a purge had no room to examine go back to the exchange.
+#[derive(Clone, Copy)]
+enum Rest {
+    /// Stamped now: new arrivals, for the next purge after a hand-over.
+    New,
+    /// Stamped as old as the purge delay (the field, ms): still due for the next decay.
+    Old(u64),
+}
+
+/// What a purge did.
+struct Purged {
+    /// Blocks and spans merged into spans.
+    merged: usize,
+    /// Bytes it had no room to examine.
+    rest_bytes: usize,
+    /// It kept more than half of what it examined.
+    barren: bool,
+}
+
 /// Takes the batches whose stamp `pick(now, stamp)` selects out of the exchange, and every
 /// free block of the caller's heap `h`, coalesces them with the spans (`runs`), and hands the
-/// blocks that remain to the exchange, stamped just before now. None when another thread is
-/// purging; else how many blocks and spans merged into spans.
-fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<usize> {
+/// blocks that remain to the exchange: those it kept stamped just before now, those it had no
+/// room for as `rest` says. None when another thread is purging.
+fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>, rest: Rest) -> Option<Purged> {
     if PURGING.swap(true, Acquire) {
         return None;
     }
@@ -143,12 +174,16 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
     // them; blocks the purge had no room to examine count as new arrivals. Both go back a
     // batch at a time, as they come: no chain is walked.
     let kept_stamp = now.wrapping_sub(1) & STAMP_MASK;
+    let rest_stamp = match rest {
+        Rest::New => now,
+        Rest::Old(delay) => now.wrapping_sub(delay) & STAMP_MASK,
+    };
     let (mut kept, mut rest_bytes) = (0, 0);
     for (b, (pile, rest)) in piles.iter_mut().zip(unexamined.iter_mut()).enumerate() {
         kept += bytes_of(b, pile);
         rest_bytes += bytes_of(b, rest);
         requeue(b, pile, kept_stamp);
-        requeue(b, rest, now);
+        requeue(b, rest, rest_stamp);
     }
     // The next purge waits until RETAIN_BYTES / 2 more than this has arrived: what this purge
     // kept and what it left alone (a partial purge examines only what arrived since the last
@@ -164,7 +199,11 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>) -> Option<u
     LAST_PURGE.store(now, Relaxed);
     PURGES.fetch_add(1, Relaxed);
     PURGING.store(false, Release);
-    Some(merged)
+    Some(Purged {
+        merged,
+        rest_bytes,
+        barren,
+    })
 }
 
 /// Hands the batches of bucket `b` on `pile` back to the exchange, stamped `stamp`.

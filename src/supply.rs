@@ -2,7 +2,8 @@
 //! batch in reserve and hands the one it kept before to the exchange; a heap whose list is
 //! empty takes its reserve back, else a batch from the exchange, and failing both carves new
 //! blocks from its range, which it renews from a span of purged memory or a new chunk from the
-//! OS, and as a last resort from what a purge of everything frees.
+//! OS, and as a last resort from what a purge of everything frees. Purges start only on the
+//! way to the exchange or to new memory, from malloc: never from free.
 
 use crate::header::Carved;
 use crate::heap::{CHUNK, OwnedHeap};
@@ -10,13 +11,12 @@ use crate::size_class::stride_of;
 use crate::{exchange, mapping, os, purge, spans};
 
 /// `h`'s list of bucket `b` is over its limit: its blocks become the reserve, and the old
-/// reserve goes to the exchange.
+/// reserve goes to the exchange. No purge starts here: free never purges (`purge`).
 #[cold]
 pub fn hand_over(h: &mut OwnedHeap, b: usize) {
     h.note_usage(b);
     if let Some((first, n)) = h.cut_batch(b) {
         exchange::give(b, first, n, os::now_ms());
-        purge::after_hand_over(h);
     }
 }
 
@@ -37,6 +37,7 @@ pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
     if h.unreserve(b) {
         return true;
     }
+    purge::maybe_decay(Some(h));
     let Some((first, n)) = exchange::take(b) else {
         return false;
     };
@@ -56,7 +57,7 @@ pub fn carve(h: &mut OwnedHeap, b: usize) -> Option<Carved> {
 /// of at least `need` bytes.
 #[cold]
 fn renew_range(h: &mut OwnedHeap, need: usize) -> bool {
-    purge::maybe_decay();
+    purge::before_growth(h);
     let (start, len) = match spans::take() {
         Some((start, len)) if len >= need => (start, len),
         small => {
