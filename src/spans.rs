@@ -56,6 +56,20 @@ pub fn take() -> Option<(usize, usize)> {
     Some((span.addr(), len))
 }
 
+/// A span to carve, cut to at most `most` bytes (16-aligned) when it is longer: the rest
+/// stays a span, for large blocks and other heaps. A heap that took a whole span as its
+/// carving range would hold it out of every purge and every large block's reach.
+pub fn take_piece(most: usize) -> Option<(usize, usize)> {
+    debug_assert!(most % ALIGN == 0 && most >= 32);
+    let (start, len) = take()?;
+    if len < most + 32 {
+        return Some((start, len));
+    }
+    // SAFETY: the rest of a span we took: carved memory of ours that nobody uses.
+    unsafe { add(start + most, len - most) };
+    Some((start, most))
+}
+
 /// A span of at least `need` bytes: (start, length), or None. Spans too small are put back.
 pub fn take_fitting(need: usize) -> Option<(usize, usize)> {
     let mut all = SPANS.take_all();
@@ -83,4 +97,30 @@ pub fn take_all() -> Option<Carved> {
         it = Stack::next(span);
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::TestCell;
+
+    #[test]
+    fn a_piece_cut_from_a_long_span_leaves_the_rest_a_span() {
+        let _alone = crate::tests_alone();
+        let saved = take_all();
+        let mut cells = [TestCell::default(); 128]; // 4 KiB
+        let start = cells.as_mut_ptr() as usize;
+        // SAFETY: the cells are ours and nobody else uses them.
+        unsafe { add(start, 4096) };
+        assert_eq!(take_piece(1024), Some((start, 1024)));
+        assert_eq!(take(), Some((start + 1024, 3072)), "the rest is a span");
+        unsafe { add(start, 1024 + 16) };
+        assert_eq!(take_piece(1024), Some((start, 1040)), "too short to cut: whole");
+        assert_eq!(take(), None);
+        let mut it = saved;
+        while let Some(s) = it {
+            it = Stack::next(s);
+            restore(s);
+        }
+    }
 }

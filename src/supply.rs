@@ -58,7 +58,7 @@ pub fn carve(h: &mut OwnedHeap, b: usize) -> Option<Carved> {
 #[cold]
 fn renew_range(h: &mut OwnedHeap, need: usize) -> bool {
     purge::before_growth(h);
-    let (start, len) = match spans::take() {
+    let (start, len) = match spans::take_piece(need.max(CHUNK).next_multiple_of(16)) {
         Some((start, len)) if len >= need => (start, len),
         small => {
             if let Some((start, len)) = small {
