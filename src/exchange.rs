@@ -17,33 +17,36 @@ use crate::header::Carved;
 use crate::list;
 use crate::size_class::{SMALL_BUCKETS, stride_of};
 use crate::stack::Stack;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Batch stamps are the low 32 bits of the millisecond clock.
 pub const STAMP_MASK: u64 = 0xffff_ffff;
 
-struct Exchange {
-    stacks: [Stack; SMALL_BUCKETS],
-    /// Blocks held, by bucket, for the exit report.
-    blocks: [AtomicU64; SMALL_BUCKETS],
-    /// Bytes held in all buckets.
-    bytes: AtomicUsize,
+/// One bucket's stack of batches and the count of blocks on it, on a cache line of their own:
+/// a hand-over or a take writes this one shared line, and no other bucket's.
+#[repr(C, align(64))]
+struct Bucket {
+    stack: Stack,
+    /// Blocks held, for the exit report and the purge's bound.
+    blocks: AtomicU64,
 }
 
-static EXCHANGE: Exchange = Exchange {
-    stacks: [const { Stack::new() }; SMALL_BUCKETS],
-    blocks: [const { AtomicU64::new(0) }; SMALL_BUCKETS],
-    bytes: AtomicUsize::new(0),
-};
+static EXCHANGE: [Bucket; SMALL_BUCKETS] = [const {
+    Bucket {
+        stack: Stack::new(),
+        blocks: AtomicU64::new(0),
+    }
+}; SMALL_BUCKETS];
 
 /// Blocks of bucket `b` in the exchange now.
 pub fn blocks(b: usize) -> u64 {
-    EXCHANGE.blocks[b].load(Relaxed)
+    EXCHANGE[b].blocks.load(Relaxed)
 }
 
-/// Bytes of blocks in the exchange now.
+/// Bytes of blocks in the exchange now: a read of every bucket's line, for the purge's
+/// decisions (once per chunk a heap takes, or per purge delay), never per block.
 pub fn bytes() -> usize {
-    EXCHANGE.bytes.load(Relaxed)
+    (0..SMALL_BUCKETS).map(|b| blocks(b) as usize * stride_of(b)).sum()
 }
 
 /// The word of a batch's first block that records its length and stamp (only the batch's
@@ -58,14 +61,14 @@ pub fn give(b: usize, first: Carved, n: usize, stamp: u64) {
     let holds = || list::holds(Some(first), n, b);
     debug_assert!(holds(), "a batch's length is its chain's");
     batch_word(first).store(((stamp & STAMP_MASK) << 32) | n as u64, Relaxed);
-    EXCHANGE.blocks[b].fetch_add(n as u64, Relaxed);
-    EXCHANGE.bytes.fetch_add(n * stride_of(b), Relaxed);
-    EXCHANGE.stacks[b].push(first);
+    // Counted before it is pushed, so that a take that pops it first never counts below 0.
+    EXCHANGE[b].blocks.fetch_add(n as u64, Relaxed);
+    EXCHANGE[b].stack.push(first);
 }
 
 /// Takes a batch of bucket `b`: its first block and length, the caller's now; or None.
 pub fn take(b: usize) -> Option<(Carved, usize)> {
-    let first = EXCHANGE.stacks[b].pop()?;
+    let first = EXCHANGE[b].stack.pop()?;
     let (n, _) = taken(b, first);
     Some((first, n))
 }
@@ -74,8 +77,7 @@ pub fn take(b: usize) -> Option<(Carved, usize)> {
 fn taken(b: usize, first: Carved) -> (usize, u64) {
     let word = batch_word(first).load(Relaxed);
     let n = (word & STAMP_MASK) as usize;
-    EXCHANGE.blocks[b].fetch_sub(n as u64, Relaxed);
-    EXCHANGE.bytes.fetch_sub(n * stride_of(b), Relaxed);
+    EXCHANGE[b].blocks.fetch_sub(n as u64, Relaxed);
     (n, word >> 32)
 }
 
@@ -83,7 +85,7 @@ fn taken(b: usize, first: Carved) -> (usize, u64) {
 pub fn take_all(b: usize) -> Batches {
     Batches {
         b,
-        next: EXCHANGE.stacks[b].take_all(),
+        next: EXCHANGE[b].stack.take_all(),
     }
 }
 
@@ -119,6 +121,15 @@ mod tests {
             h.make_free(0, if i + 1 < n { base + 32 * (i + 1) } else { 0 });
         }
         unsafe { Carved::new(base as *mut _) }
+    }
+
+    #[test]
+    fn each_bucket_has_a_cache_line_of_its_own() {
+        assert_eq!(core::mem::size_of::<Bucket>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket>(), 64);
+        let at = |b: usize| &EXCHANGE[b] as *const Bucket as usize;
+        assert_eq!(at(0) % 64, 0);
+        assert_eq!(at(1) - at(0), 64);
     }
 
     #[test]
