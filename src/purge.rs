@@ -124,7 +124,7 @@ pub fn reclaim<T>(
 /// How the blocks a purge had no room to examine go back to the exchange.
 #[derive(Clone, Copy)]
 enum Rest {
-    /// Stamped now: new arrivals, for the next purge after a hand-over.
+    /// Stamped now: new arrivals, for the next purge before growth.
     New,
     /// Stamped as old as the purge delay (the field, ms): still due for the next decay.
     Old(u64),
@@ -188,10 +188,11 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>, rest: Rest)
     // The next purge waits until RETAIN_BYTES / 2 more than this has arrived: what this purge
     // kept and what it left alone (a partial purge examines only what arrived since the last
     // one; the exchange still holds what earlier purges kept). Counting only what it kept made
-    // the next hand-over purge again at once, and every one after it (jq's group_by ran 18x
-    // slower than on glibc; t_purge_rate). What it had no room to examine waits too when the
-    // purge was barren (kept more than half of what it examined: free blocks among live ones,
-    // where examining more would only cost), and is purged at the next hand-over when it paid.
+    // the next chance purge again at once, and every one after it (jq's group_by ran 18x
+    // slower than on glibc, when hand-overs purged; t_purge_rate). What it had no room to
+    // examine waits too when the purge was barren (kept more than half of what it examined:
+    // free blocks among live ones, where examining more would only cost), and is purged at the
+    // next chance when it paid.
     // What other threads handed over meanwhile is new, for the next purge.
     let examined = taken - rest_bytes;
     let barren = kept * 2 > examined;
