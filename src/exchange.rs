@@ -46,7 +46,9 @@ pub fn blocks(b: usize) -> u64 {
 /// Bytes of blocks in the exchange now: a read of every bucket's line, for the purge's
 /// decisions (once per chunk a heap takes, or per purge delay), never per block.
 pub fn bytes() -> usize {
-    (0..SMALL_BUCKETS).map(|b| blocks(b) as usize * stride_of(b)).sum()
+    (0..SMALL_BUCKETS)
+        .map(|b| blocks(b) as usize * stride_of(b))
+        .sum()
 }
 
 /// The word of a batch's first block that records its length and stamp (only the batch's

@@ -31,7 +31,10 @@ pub unsafe fn release(from: usize, to: usize) {
 fn resident_bytes(from: usize, to: usize) -> usize {
     let page = os::page_size();
     // A tail shorter than a page would make no progress below.
-    debug_assert!(from % page == 0 && to % page == 0, "release of {from:#x}..{to:#x}");
+    debug_assert!(
+        from % page == 0 && to % page == 0,
+        "release of {from:#x}..{to:#x}"
+    );
     // One byte per page, a slice of the range at a time (on the stack: any thread may purge).
     let mut vec = [0u8; 1024];
     let mut resident = 0;

@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(take_piece(1024), Some((start, 1024)));
         assert_eq!(take(), Some((start + 1024, 3072)), "the rest is a span");
         unsafe { add(start, 1024 + 16) };
-        assert_eq!(take_piece(1024), Some((start, 1040)), "too short to cut: whole");
+        assert_eq!(
+            take_piece(1024),
+            Some((start, 1040)),
+            "too short to cut: whole"
+        );
         assert_eq!(take(), None);
         let mut it = saved;
         while let Some(s) = it {
