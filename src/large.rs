@@ -15,8 +15,8 @@
 //! reported when the block is next freed or reallocated (`tail_ok`). malloc_usable_size says
 //! `size16`, so no legitimate write reaches the canary.
 //!
-//! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`, up to twice the live large
-//! bytes, 16 to 96 MiB), for at most the purge delay: a program that allocates and frees big
+//! A freed mapping of up to 32 MiB is kept for reuse (`mapcache`, within the recent peak of
+//! the live large bytes, or twice them), for at most the purge delay: a program that allocates and frees big
 //! buffers in a loop then does not pay a page fault for every page of every buffer. Anything
 //! larger, older or beyond that goes back to the OS at once.
 
@@ -87,7 +87,7 @@ pub fn alloc(size: usize, align: usize, zero: bool) -> *mut u8 {
     let p = base.wrapping_add(offset);
     write_header(p, size, len);
     LARGE_BLOCKS.fetch_add(1, Relaxed);
-    LARGE_BYTES.fetch_add(len, Relaxed);
+    mapping::large_grew(len);
     p
 }
 
@@ -185,7 +185,11 @@ impl LargeBlock {
         let Some(new_start) = (unsafe { mapping::remap(start, len, new_len) }) else {
             return Err(self);
         };
-        LARGE_BYTES.fetch_add(new_len.wrapping_sub(len), Relaxed);
+        if new_len > len {
+            mapping::large_grew(new_len - len);
+        } else {
+            LARGE_BYTES.fetch_sub(len - new_len, Relaxed);
+        }
         let q = (new_start + offset) as *mut u8;
         write_header(q, size, new_len);
         Ok(q)
@@ -321,6 +325,29 @@ mod tests {
         );
         block(q).free();
         mapcache::decay(0, 0);
+    }
+
+    #[test]
+    fn freed_mappings_stay_cached_up_to_the_recent_peak_of_live_bytes() {
+        let _alone = crate::tests_alone();
+        mapcache::decay(0, 0);
+        let blocks: std::vec::Vec<*mut u8> =
+            (0..4).map(|_| alloc(20 * MIB, ALIGN, false)).collect();
+        let starts: std::vec::Vec<usize> = blocks
+            .iter()
+            .map(|&p| p as usize & !(os::page_size() - 1))
+            .collect();
+        for &p in &blocks {
+            block(p).free();
+        }
+        // No block is live any more, but four were a moment ago: keeping their pages raises
+        // no peak.
+        assert!(
+            starts.iter().all(|&s| pagemap::owns(s)),
+            "every freed mapping is still cached"
+        );
+        mapcache::decay(0, 0);
+        assert!(starts.iter().all(|&s| !pagemap::owns(s)), "decayed");
     }
 
     #[test]

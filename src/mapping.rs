@@ -15,6 +15,16 @@ pub static HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Large blocks live now, and the bytes of their mappings.
 pub static LARGE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 pub static LARGE_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The most `LARGE_BYTES` has been since the cache of mappings last decayed (`mapcache`).
+pub static LARGE_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts `len` more bytes of live large mappings.
+pub fn large_grew(len: usize) {
+    let live = LARGE_BYTES.fetch_add(len, Relaxed) + len;
+    if live > LARGE_PEAK.load(Relaxed) {
+        LARGE_PEAK.fetch_max(live, Relaxed);
+    }
+}
 
 /// A fresh, zeroed, page-aligned range of `len` bytes (a page multiple) for a heap to carve:
 /// from the program break when it can move, else mapped. Null when the OS has no memory.
@@ -102,6 +112,23 @@ pub unsafe fn remap(start: usize, len: usize, new_len: usize) -> Option<usize> {
         return None;
     }
     Some(dest.keep() as usize)
+}
+
+/// Moves the pages of `[start, start + len)`, a mapping of ours, onto `dest`, inside another
+/// mapping of ours (mremap: pages move, no byte is copied); the old range is no longer ours.
+/// Whether it worked; on failure both ranges are as they were.
+///
+/// # Safety
+/// Both ranges are the caller's and nobody else uses them; `[dest, dest + len)` lies in one
+/// marked mapping.
+pub unsafe fn move_into(start: usize, len: usize, dest: usize) -> bool {
+    pagemap::unmark(start, len);
+    // SAFETY: the caller's promise.
+    if !unsafe { os::move_pages(start, len, dest as *mut u8) } {
+        pagemap::mark(start, len); // its leaves exist: this cannot fail
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]
