@@ -167,6 +167,9 @@ fn alloc_in(h: Option<&mut OwnedHeap>, size: usize, call: Call, zero: bool) -> *
 /// purged memory (zeroed here if `zero`: a fresh mapping already is).
 fn alloc_large(mut h: Option<&mut OwnedHeap>, size: usize, align: usize, zero: bool) -> *mut u8 {
     let mut p = large::alloc(size, align, zero);
+    if p.is_null() && mapcache::release_all() {
+        p = large::alloc(size, align, zero); // cached mappings held the address space
+    }
     if p.is_null() {
         let in_span = || Some(large::alloc_in_span(size, align)).filter(|p| !p.is_null());
         p = purge::reclaim(h.as_deref_mut(), in_span).unwrap_or(null_mut());

@@ -201,6 +201,15 @@ pub fn decay(now: u64, age: u64) {
     mapping::LARGE_PEAK.store(left, Relaxed);
 }
 
+/// When the OS refuses memory: unmaps every cached piece, so that their address space can be
+/// mapped again. Whether there was any.
+#[cold]
+pub fn release_all() -> bool {
+    let had = BYTES.load(Relaxed) != 0;
+    decay(0, 0);
+    had
+}
+
 /// Gives a piece back to the OS.
 fn unmap(start: usize, len: usize) {
     // SAFETY: pieces are mappings of ours that nobody uses: they were taken out of their

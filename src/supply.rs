@@ -8,7 +8,7 @@
 use crate::header::Carved;
 use crate::heap::{CHUNK, OwnedHeap};
 use crate::size_class::stride_of;
-use crate::{exchange, mapping, os, purge, spans};
+use crate::{exchange, mapcache, mapping, os, purge, spans};
 
 /// `h`'s list of bucket `b` is over its limit: its blocks become the reserve, and the old
 /// reserve goes to the exchange. No purge starts here: free never purges (`purge`).
@@ -69,7 +69,10 @@ fn renew_range(h: &mut OwnedHeap, need: usize) -> bool {
             let Some(len) = os::round_to_page(need.max(CHUNK)) else {
                 return false;
             };
-            let chunk = mapping::heap_chunk(len);
+            let mut chunk = mapping::heap_chunk(len);
+            if chunk.is_null() && mapcache::release_all() {
+                chunk = mapping::heap_chunk(len); // cached mappings held the address space
+            }
             if !chunk.is_null() {
                 (chunk as usize, len)
             } else {
