@@ -7,9 +7,10 @@
  *  - malloc_trim(0) unmaps cached mappings at once;
  *  - a smaller request takes the start of a bigger cached mapping and the rest stays cached for
  *    the next one; freed, the two pieces merge again;
- *  - when no cached mapping is big enough, the largest grows and its touched pages are not
- *    faulted in again;
- *  - the cache keeps at most twice the bytes of live large blocks (at least 16 MiB). */
+ *  - when no cached mapping is big enough, the pages of the largest move into a new one and
+ *    are not faulted in again;
+ *  - with nothing else live, a freed 24 MiB block stays cached (within the recent peak of the
+ *    live large bytes) and is reused without faults, and malloc_trim gives it back. */
 #include "check.h"
 #include <sys/resource.h>
 #include <time.h>
@@ -99,8 +100,8 @@ int main(void)
     free(OPQ(m));
     free(OPQ(ballast));
 
-    /* No cached mapping is big enough: the largest grows, and its pages that were touched
-     * are not faulted in again (counted by minor page faults). */
+    /* No cached mapping is big enough: the pages of the largest move into the new mapping,
+     * and those that were touched are not faulted in again (counted by minor page faults). */
     malloc_trim(0);
     unsigned char *s8 = malloc(OPQ(8 * MiB));
     CHECK(s8 != NULL);

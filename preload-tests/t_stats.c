@@ -5,12 +5,15 @@
  * owns heap k; all stay alive until all are done, so no heap is reused.  Each
  * thread runs a known sequence of malloc/calloc/realloc/free, hands blocks (and
  * one large block) to the next thread in a ring, which frees them: cross-thread
- * frees count in the freeing thread's heap.  The same sequence is replayed here
+ * frees count in the freeing thread's heap, which holds the blocks apart from its
+ * own (malloc does not hand them out again) and gives them to the exchange when the
+ * thread exits: X lines.  The same sequence is replayed here
  * in a simulator that gives every heap's B numbers, and the report must match
  * them number by number for heaps 1..4 (the B lines, exactly that set); heap 0
  * gets libc's own allocations, so it is checked for consistency only.  Every H
- * line must be the sum of its heap's B lines and S the sum of the H lines; the
- * report is "\n", the V line, B.../H per heap ascending, the S line, then our
+ * line must be the sum of its heap's B lines and S the sum of the H and X lines; the
+ * report is "\n", the V line, B.../H per heap ascending, the exchange's X lines
+ * (bucket ascending, and exactly the blocks the threads freed for each other), the S line, then our
  * three lines: P (peak bytes in use, at least S's used bytes), O (bytes
  * obtained/returned; something was obtained) and R (peak RSS), once.
  * Heap 0 must count the frees done at exit by an atexit handler and by the
@@ -44,6 +47,8 @@ struct ctx {
 
 /* simulator: per heap and bucket */
 static long sim_m[NT + 1][NB], sim_f[NT + 1][NB], sim_fb[NT + 1][NB];
+/* blocks another heap handed out, freed here: held apart, then to the exchange at exit */
+static long sim_foreign[NT + 1][NB], sim_x[NB];
 
 static int bucket_any(size_t n)
 {
@@ -67,6 +72,21 @@ static void sim_free(int heap, size_t n)
     sim_f[heap][b]++;
     if (n <= LARGE_LIMIT)
         sim_fb[heap][b]++;
+}
+
+static void sim_free_foreign(int heap, size_t n)
+{
+    int b = bucket_any(n);
+    sim_f[heap][b]++;
+    if (n <= LARGE_LIMIT)
+        sim_foreign[heap][b]++;
+}
+static void sim_exit(int heap)
+{
+    for (int b = 0; b < NB; b++) {
+        sim_x[b] += sim_foreign[heap][b];
+        sim_foreign[heap][b] = 0;
+    }
 }
 
 static void *M(struct ctx *c, size_t n)
@@ -202,11 +222,11 @@ static void pattern(struct ctx *c)
     if (c->sim) {
         /* the previous thread's hand-off: 8 x 1000, from x 5000, thread 1's large one */
         for (int i = 0; i < 8; i++)
-            sim_free(k, 1000);
+            sim_free_foreign(k, 1000);
         for (int i = 0; i < from; i++)
-            sim_free(k, 5000);
+            sim_free_foreign(k, 5000);
         if (from == 1)
-            sim_free(k, 1536 << 10);
+            sim_free_foreign(k, 1536 << 10);
     } else {
         struct handoff *h = &hand[from];
         for (int i = 0; i < h->count; i++) {
@@ -304,6 +324,7 @@ struct bline {
 
 static struct bline bl[4096];
 static int nbl;
+static long xl[NB]; /* the X lines: blocks in the exchange, by bucket */
 
 /* Parses and checks the structure of a report; fills bl[]. Returns 1 if the
  * structure is right. */
@@ -311,6 +332,7 @@ static int parse_report(const char *what, char *text)
 {
     int ok = 1;
     nbl = 0;
+    memset(xl, 0, sizeof xl);
     if (!CHECK_MSG(strncmp(text, "\nV Memory Statistics (bmalloc: ", 31) == 0,
                    "%s: report does not start with a blank line and the V line: [%.200s]", what,
                    text))
@@ -347,7 +369,7 @@ static int parse_report(const char *what, char *text)
     }
     int cur_heap = -1, last_bucket = -1, last_heap = -1;
     long hu = 0, hf = 0, su = 0, sf = 0;
-    int have_s = 0, heap_lines = 0, after_s = 0;
+    int have_s = 0, heap_lines = 0, after_s = 0, last_x = -1;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         if (!ok)
             break;
@@ -422,13 +444,26 @@ static int parse_report(const char *what, char *text)
             sf += f;
             last_heap = cur_heap;
             cur_heap = -1;
+        } else if (line[0] == 'X') {
+            int b;
+            long bs, n, bytes;
+            char end;
+            int got = sscanf(line, "X %d(%ld) %ld %ld%c", &b, &bs, &n, &bytes, &end);
+            ok &= CHECK_MSG(got == 4, "%s: bad X line [%s]", what, line);
+            ok &= CHECK_MSG(cur_heap == -1, "%s: X line among B lines: [%s]", what, line);
+            ok &= CHECK_MSG(b > last_x && b < NB && bs == 16L << b && n > 0 && bytes == n * bs,
+                            "%s: X line [%s]", what, line);
+            if (ok)
+                xl[b] = n;
+            sf += bytes;
+            last_x = b;
         } else if (line[0] == 'S') {
             long u, f;
             char end;
             int n = sscanf(line, "S %ld/%ld%c", &u, &f, &end);
             ok &= CHECK_MSG(n == 2, "%s: bad S line [%s]", what, line);
             ok &= CHECK_MSG(cur_heap == -1, "%s: S line right after B lines", what);
-            ok &= CHECK_MSG(u == su && f == sf, "%s: [%s], want S %ld/%ld (sum of H lines)", what,
+            ok &= CHECK_MSG(u == su && f == sf, "%s: [%s], want S %ld/%ld (sum of H and X lines)", what,
                             line, su, sf);
             have_s = 1;
         } else {
@@ -445,10 +480,17 @@ static void check_pattern_numbers(const char *what)
     memset(sim_m, 0, sizeof sim_m);
     memset(sim_f, 0, sizeof sim_f);
     memset(sim_fb, 0, sizeof sim_fb);
+    memset(sim_foreign, 0, sizeof sim_foreign);
+    memset(sim_x, 0, sizeof sim_x);
     for (int k = 1; k <= NT; k++) {
         struct ctx c = {k, 1};
         pattern(&c);
     }
+    for (int k = 1; k <= NT; k++)
+        sim_exit(k);
+    for (int b = 0; b < NB; b++)
+        CHECK_MSG(xl[b] == sim_x[b], "%s: X line of bucket %d: %ld blocks, want %ld", what, b,
+                  xl[b], sim_x[b]);
     int seen_heap[MAXHEAP] = {0};
     for (int i = 0; i < nbl; i++)
         if (bl[i].heap >= 0 && bl[i].heap < MAXHEAP)

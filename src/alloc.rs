@@ -72,8 +72,47 @@ pub unsafe fn free(p: *mut u8) {
 #[inline(always)]
 pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
     if with_mine_small(p, give_back).is_none() {
+        free_other(p, call, sized);
+    }
+}
+
+/// free of what the fast path refused: a used small block that another heap handed out goes
+/// onto the calling thread's foreign list (see `heap`), anything else to `free_slow`. One
+/// call from the fast path, so that it keeps no register across two.
+#[cold]
+#[inline(never)]
+fn free_other(p: *mut u8, call: Call, sized: Option<usize>) {
+    if !free_foreign(p) {
         free_slow(p, call, sized);
     }
+}
+
+/// free of a used small block that another heap handed out, checked as the fast path checks.
+/// False when it is not one (no heap, not such a block, checking mode).
+#[inline(always)]
+fn free_foreign(p: *mut u8) -> bool {
+    let Some(mut h) = registry::mine() else {
+        return false;
+    };
+    let hdr = header::of_user(p);
+    if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
+        return false;
+    }
+    // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
+    let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
+    let key = header::key();
+    let b = key.bucket_of_seal(seal);
+    if b >= SMALL_BUCKETS || !header::used_over_seal(tag.wrapping_sub(seal)) {
+        return false;
+    }
+    // SAFETY: a used small block's seal and tag in readable memory: a header in carved
+    // memory (as in `with_mine_small`).
+    let blk = unsafe { Carved::new(hdr) };
+    if h.handed_out(blk) {
+        return false; // not foreign after all: `with_mine_small` refused it for a reason
+    }
+    supply::give_foreign(&mut h, blk, b);
+    true
 }
 
 /// The fast paths' test of a pointer: when the calling thread has a heap and `p` is a used
@@ -84,19 +123,19 @@ pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
 /// comparisons into flag arithmetic, three instructions more.)
 #[inline(always)]
 fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize, Key) -> R) -> Option<R> {
-    let h = registry::mine()?;
+    let mut h = registry::mine()?;
     let hdr = header::of_user(p);
     if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
         return None;
     }
     // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
     let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
-    // One comparison checks magic, state and bucket: a used small block's tag is the tag of a
-    // used bucket-0 block plus its bucket. Its seal, the word the block before would overrun
-    // first, must be its bucket's.
+    // Two comparisons check magic, state, bucket and owner: the seal, the word the block
+    // before would overrun first, is the seal of a bucket, and the tag exceeds it by what
+    // this heap's used tags do. A block of another heap goes the slow way (`free_block`).
     let key = header::key();
-    let b = tag.wrapping_sub(key.tag(State::Used, 0)) as usize;
-    if b < SMALL_BUCKETS && seal.wrapping_add(header::USED_OVER_SEAL) == tag {
+    let b = key.bucket_of_seal(seal);
+    if b < SMALL_BUCKETS && tag.wrapping_sub(seal) == h.over() {
         // SAFETY: a used small block's keyed tag and seal in readable memory: a header in
         // carved memory (as in `pointer::inspect`).
         return Some(f(h, unsafe { Carved::new(hdr) }, b, key));
@@ -202,7 +241,9 @@ fn free_block(block: Block) {
     match block {
         Block::Small { h: hdr, bucket } => registry::with_heap(|heap| {
             let Some(heap) = heap else { return };
-            if !heap.put(hdr, bucket, header::key()) {
+            if !heap.handed_out(hdr) {
+                supply::give_foreign(heap, hdr, bucket);
+            } else if !heap.put(hdr, bucket, header::key()) {
                 supply::hand_over(heap, bucket);
             }
         }),

@@ -120,22 +120,14 @@ pub fn install_keys(seed: u64) {
     INSTALLED.store(true, Release);
 }
 
-/// The secret drawn from `seed`. No keyed tag is 0, which marks a span's record.
+/// The secret drawn from `seed`. No keyed tag is 0, which marks a span's record: a tag is a
+/// plain word with the magic in its upper half (whatever its state, bucket and owner mark)
+/// plus the secret, so it is 0 only when the secret's negation has the magic there.
 fn derive_key(seed: u64) -> u64 {
     let mut s = seed;
     loop {
         s = mix(s.wrapping_add(0x9e37_79b9_7f4a_7c15));
-        let states = [
-            State::Free,
-            State::Used,
-            State::Aligned,
-            State::Large,
-            State::Spanned,
-        ];
-        if states
-            .iter()
-            .all(|&st| (0..64).all(|b| plain(st, b).wrapping_add(s) != 0))
-        {
+        if (s.wrapping_neg() >> 32) as u32 != MAGIC {
             return s;
         }
     }
@@ -173,6 +165,13 @@ impl Key {
         self.tag(State::Free, b)
     }
 
+    /// The bucket whose seal `seal` is, if it is one: below `SMALL_BUCKETS`, else no seal.
+    /// (The constant is added before the key is taken off: a lea and a sub.)
+    #[inline(always)]
+    pub fn bucket_of_seal(self, seal: u64) -> usize {
+        seal.wrapping_add(USED_OVER_SEAL).wrapping_sub(self.0) as usize
+    }
+
     /// A link as stored: the address (a header, or 0) xored with the key.
     #[inline(always)]
     pub fn encode_link(self, addr: usize) -> u64 {
@@ -200,13 +199,42 @@ pub fn seal(b: usize) -> u64 {
     key().seal(b)
 }
 
-/// What a used small block's tag exceeds its seal by (the same for every bucket and key).
+/// What a plain used tag exceeds the seal of its bucket by (the same for every bucket and
+/// key); a used small block's tag adds its heap's owner mark (`owner_mark`).
 pub const USED_OVER_SEAL: u64 = plain(State::Used, 0) - plain(State::Free, 0);
 
-/// Reads a keyed tag back: `None` when the magic or the state is not one of ours.
+/// Where a used small block's tag carries the heap that handed it out (`owner_mark`): the 16
+/// bits between its state byte and its magic, 0 in every other tag.
+const OWNER_SHIFT: u32 = 16;
+
+/// What the tag of a used small block of heap `id` adds to the plain used tag (`Key::tag`):
+/// the heap's number modulo 256, and its complement in the byte above. An underflow that
+/// changes one of the two bytes, or writes the same byte over both, leaves no valid mark, so
+/// it is still seen (t_hardening). Heaps 256 apart share a mark: a block one of them mistakes
+/// for its own is only reused at once, as every block was before marks existed.
+pub const fn owner_mark(id: usize) -> u64 {
+    let id = (id & 0xff) as u64;
+    (id | ((id ^ 0xff) << 8)) << OWNER_SHIFT
+}
+
+/// Whether the 16 bits `m` are a heap's owner mark.
+const fn mark_ok(m: u64) -> bool {
+    m >> 16 == 0 && (m & 0xff) ^ (m >> 8) == 0xff
+}
+
+/// Whether a tag exceeds a seal by what a used tag of some heap does (`USED_OVER_SEAL` plus
+/// an owner mark): the two words of a used small block.
+#[inline(always)]
+pub const fn used_over_seal(tag_less_seal: u64) -> bool {
+    let mark = tag_less_seal.wrapping_sub(USED_OVER_SEAL);
+    mark & ((1 << OWNER_SHIFT) - 1) == 0 && mark_ok(mark >> OWNER_SHIFT)
+}
+
+/// Reads a keyed tag back: `None` when the magic or the state is not one of ours. A used
+/// tag's owner mark is left out.
 pub fn decode(tag: u64) -> Option<(State, usize)> {
     let tag = tag.wrapping_sub(key().0.wrapping_sub(plain(State::Used, 0)));
-    if (tag >> 32) as u32 != MAGIC || (tag >> 16) as u16 != 0 {
+    if (tag >> 32) as u32 != MAGIC {
         return None;
     }
     let state = match (tag >> 8) as u8 {
@@ -217,6 +245,15 @@ pub fn decode(tag: u64) -> Option<(State, usize)> {
         b'S' => State::Spanned,
         _ => return None,
     };
+    let mark = (tag >> OWNER_SHIFT) & 0xffff;
+    let mark_right = if state == State::Used {
+        mark_ok(mark)
+    } else {
+        mark == 0
+    };
+    if !mark_right {
+        return None;
+    }
     Some((state, (tag & 0xff) as usize))
 }
 
@@ -397,9 +434,35 @@ mod tests {
     fn tags_round_trip_for_every_state_and_bucket() {
         for state in STATES {
             for b in 0..64 {
-                assert_eq!(decode(tag(state, b)), Some((state, b)));
+                let mark = if state == State::Used {
+                    owner_mark(b)
+                } else {
+                    0
+                };
+                assert_eq!(decode(tag(state, b) + mark), Some((state, b)));
             }
         }
+    }
+
+    #[test]
+    fn an_owner_mark_with_a_byte_changed_is_no_mark() {
+        let used = tag(State::Used, 2) + owner_mark(0x35);
+        assert_eq!(decode(used), Some((State::Used, 2)));
+        assert_eq!(decode(tag(State::Used, 2)), None, "no mark at all");
+        for byte in [2, 3] {
+            for v in [0u64, 0x41, 0xff] {
+                let changed = (used & !(0xff << (8 * byte))) | (v << (8 * byte));
+                if changed != used {
+                    assert_eq!(decode(changed), None, "byte {byte} set to {v:#x}");
+                }
+            }
+        }
+        let both = (used & !(0xffff << 16)) | (0x4141 << 16);
+        assert_eq!(decode(both), None, "the same byte over both");
+        let seal = seal(2);
+        assert!(used_over_seal(used - seal));
+        assert!(!used_over_seal(both - seal));
+        assert!((0..256).all(|id| used_over_seal(owner_mark(id) + USED_OVER_SEAL)));
     }
 
     #[test]
@@ -411,11 +474,20 @@ mod tests {
 
     #[test]
     fn clobbered_tags_are_rejected() {
-        let used = tag(State::Used, 2);
+        let used = tag(State::Used, 2) + owner_mark(9);
         assert_eq!(decode(0), None);
         assert_eq!(decode(0x4141_4141_4141_4141), None);
         assert_eq!(decode(used ^ (1 << 40)), None, "magic bit flipped");
-        assert_eq!(decode(used + (1 << 20)), None, "spare bits set");
+        assert_eq!(
+            decode(seal(2) + (1 << 20)),
+            None,
+            "spare bits of a free tag set"
+        );
+        assert_eq!(
+            decode(tag(State::Used, 2) + owner_mark(0x34)),
+            Some((State::Used, 2)),
+            "a used tag carries its heap's mark"
+        );
         let unknown = used.wrapping_add((b'X' as u64 - b'U' as u64) << 8);
         assert_eq!(decode(unknown), None, "unknown state");
     }
@@ -442,6 +514,10 @@ mod tests {
             for state in STATES {
                 assert!((0..64).all(|b| plain(state, b).wrapping_add(t) != 0));
             }
+            assert!(
+                (0..256)
+                    .all(|id| { (plain(State::Used, 5) + owner_mark(id)).wrapping_add(t) != 0 })
+            );
         }
     }
 

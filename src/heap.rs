@@ -16,14 +16,28 @@
 //! beyond what the heap allocated (a heap alternating around the limit swaps with its own
 //! reserve, with no atomic), and neither direction follows a single link.
 //!
+//! A used small block's tag carries the heap that handed it out (`header::owner_mark`). free
+//! puts a block of its own heap on the list; a block another heap handed out goes on the
+//! bucket's *foreign* list instead, which malloc never takes from. As with the list, a full
+//! one (a batch) becomes the foreign reserve and the foreign reserve before it goes to the
+//! exchange: a batch leaves a batch's worth of frees after it filled, once its lines have
+//! left the freeing core's nearest caches (prodcons took 1.3 s instead of 0.9 when each batch
+//! left as soon as it was full: the allocating thread then missed on every header). So a thread does not at once hand out again a block that another
+//! thread allocated, and which may share a cache line with blocks that thread still writes
+//! (passive false sharing: Hoard's cache-scratch). The block is still the freeing thread's
+//! (the seed's rule): its heap counts the free and holds it.
+//!
 //! Invariants, for every small bucket `b`:
 //! - the list of `b` holds `LIMITS[b] - room[b]` blocks, each sealed for bucket `b`;
 //! - `room[b] <= LIMITS[b]`; it is below zero only between a `put` that answered false and
 //!   the `cut_batch` that follows it (or after `carve_rest`, until the next `put`);
 //! - the reserve of `b` is empty or a chain of exactly `LIMITS[b]` free blocks of `b`;
+//! - the foreign list of `b` holds `foreign[b] < LIMITS[b]` free blocks of `b`, and the
+//!   foreign reserve is empty or a chain of exactly `LIMITS[b]` of them;
+//! - every used block this heap handed out has the tag of its bucket plus `over` over its seal;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
-use crate::header::{self, Carved, Key, State, USED_OVER_SEAL, seal, tag};
+use crate::header::{self, Carved, Key, USED_OVER_SEAL, seal};
 use crate::list::{self, Piles};
 use crate::size_class::{ALL_BUCKETS, SMALL_BUCKETS, batch_len, payload_of, stride_of};
 use crate::{os, usage};
@@ -49,6 +63,9 @@ pub const LIMITS: [u64; SMALL_BUCKETS] = {
 /// What only the owner touches.
 #[repr(C)]
 struct Own {
+    /// What the tag of a used block of this heap exceeds its seal by: `USED_OVER_SEAL` plus
+    /// the heap's owner mark. First, beside the lists: both fast paths read it.
+    over: u64,
     /// Free lists, by bucket: chains through the blocks' links (see `list`).
     heads: [Option<Carved>; SMALL_BUCKETS],
     /// Fresh memory not yet carved into blocks: `[carve, carve_end)`.
@@ -58,6 +75,9 @@ struct Own {
     exit_rounds: u32,
     /// The reserves, by bucket: a batch each, or none (see the module doc).
     reserve: [Option<Carved>; SMALL_BUCKETS],
+    /// The foreign lists and reserves, by bucket: blocks other heaps handed out, freed here.
+    foreign: [Option<Carved>; SMALL_BUCKETS],
+    foreign_reserve: [Option<Carved>; SMALL_BUCKETS],
     /// Bytes in use by bucket as last published to `usage` (see `note_usage`).
     published: [i64; ALL_BUCKETS],
     /// Checking mode's freed blocks held back (user pointers, 0: empty), and the state of the
@@ -79,6 +99,10 @@ pub struct Heap {
     room: [AtomicI64; SMALL_BUCKETS],
     /// Whether each bucket has a reserve (for reports: any thread may ask).
     reserved: [AtomicBool; SMALL_BUCKETS],
+    /// Blocks on each foreign list, and whether each has a foreign reserve (only the owner
+    /// writes them; reports read them).
+    foreign: [AtomicU64; SMALL_BUCKETS],
+    foreign_reserved: [AtomicBool; SMALL_BUCKETS],
     /// Blocks handed out and taken back by this heap's threads, by bucket (large blocks too).
     mallocs: [AtomicU64; ALL_BUCKETS],
     frees: [AtomicU64; ALL_BUCKETS],
@@ -116,6 +140,7 @@ impl Heap {
         // counters, false flag), and nobody else knows it yet.
         let heap = unsafe { &mut *h.as_ptr() };
         heap.id = id;
+        heap.own.get_mut().over = USED_OVER_SEAL.wrapping_add(header::owner_mark(id));
         heap.claimed = AtomicBool::new(true);
         for (room, &limit) in heap.room.iter().zip(&LIMITS) {
             room.store(limit as i64, Relaxed);
@@ -127,14 +152,12 @@ impl Heap {
         self.id
     }
 
-    /// Free blocks the heap holds in bucket `b`: on its list and in its reserve.
+    /// Free blocks the heap holds in bucket `b`: on its list, in its reserve and on its
+    /// foreign list.
     pub fn free_count(&self, b: usize) -> u64 {
-        let reserved = if self.reserved[b].load(Relaxed) {
-            LIMITS[b]
-        } else {
-            0
-        };
-        self.listed(b) + reserved
+        let batch = |flag: &AtomicBool| if flag.load(Relaxed) { LIMITS[b] } else { 0 };
+        let foreign = self.foreign[b].load(Relaxed) + batch(&self.foreign_reserved[b]);
+        self.listed(b) + batch(&self.reserved[b]) + foreign
     }
 
     /// Blocks on bucket `b`'s list.
@@ -229,25 +252,77 @@ impl OwnedHeap {
         // The seal moves to the lead; the word in front of the user pointer becomes the used
         // tag.
         blk.set_lead(sealed);
-        blk.set_tag(sealed + USED_OVER_SEAL);
+        blk.set_tag(sealed.wrapping_add(self.own().over));
         let room = add_room(&self.heap().room[b], 1);
         debug_assert!(room <= LIMITS[b] as i64);
         bump(&self.heap().mallocs[b], 1);
         Taken::Block(blk)
     }
 
-    /// Puts `blk`, a used small block of bucket `b` that the caller gives up (its seal
-    /// checked), on the bucket's free list, its link encoded with `key` (the caller's). False when the list is then over its limit: the
-    /// caller hands a batch over (`cut_batch`).
+    /// What the tag of a used block this heap handed out exceeds its seal by.
+    #[inline(always)]
+    pub fn over(&mut self) -> u64 {
+        self.own().over
+    }
+
+    /// Whether the used small block `blk` (its tag and seal checked) was handed out by this
+    /// heap.
+    pub fn handed_out(&mut self, blk: Carved) -> bool {
+        blk.tag().wrapping_sub(blk.lead()) == self.over()
+    }
+
+    /// Puts `blk`, a used small block of bucket `b` that this heap handed out and the caller
+    /// gives up (its seal checked), on the bucket's free list, its link encoded with `key`
+    /// (the caller's). False when the list is then over its limit: the caller hands a batch
+    /// over (`cut_batch`).
     #[inline(always)]
     pub fn put(&mut self, blk: Carved, b: usize, key: Key) -> bool {
         let sealed = blk.lead();
-        debug_assert!(sealed == seal(b) && blk.tag() == tag(State::Used, b));
+        debug_assert!(sealed == seal(b) && self.handed_out(blk));
         let head = self.own().heads[b];
         blk.make_sealed_free(key, sealed, head.map_or(0, Carved::addr));
         self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
         add_room(&self.heap().room[b], -1) >= 0
+    }
+
+    /// Puts `blk`, a used small block of bucket `b` that another heap handed out and the
+    /// caller gives up (its seal checked), on the bucket's foreign list. When that makes a
+    /// batch, the list becomes the foreign reserve, and the foreign reserve that was there, if
+    /// any, is the caller's to hand to the exchange: its first block and length.
+    #[cold]
+    pub fn put_foreign(&mut self, blk: Carved, b: usize, key: Key) -> Option<(Carved, usize)> {
+        let sealed = blk.lead();
+        debug_assert!(sealed == seal(b) && !self.handed_out(blk));
+        let head = self.own().foreign[b].take();
+        blk.make_sealed_free(key, sealed, head.map_or(0, Carved::addr));
+        bump(&self.heap().frees[b], 1);
+        let n = self.heap().foreign[b].load(Relaxed) + 1;
+        if n == LIMITS[b] {
+            debug_assert!(list::holds(Some(blk), n as usize, b));
+            self.heap().foreign[b].store(0, Relaxed);
+            self.heap().foreign_reserved[b].store(true, Relaxed);
+            let old = self.own().foreign_reserve[b].replace(blk);
+            return old.map(|first| (first, n as usize));
+        }
+        self.own().foreign[b] = Some(blk);
+        self.heap().foreign[b].store(n, Relaxed);
+        None
+    }
+
+    /// Takes bucket `b`'s foreign list and foreign reserve out of the heap, for a thread
+    /// that exits: `give` gets each chain (its first block and length).
+    pub fn take_foreign(&mut self, b: usize, mut give: impl FnMut(Carved, usize)) {
+        if let Some(first) = self.own().foreign_reserve[b].take() {
+            self.heap().foreign_reserved[b].store(false, Relaxed);
+            give(first, LIMITS[b] as usize);
+        }
+        if let Some(first) = self.own().foreign[b].take() {
+            let n = self.heap().foreign[b].load(Relaxed) as usize;
+            self.heap().foreign[b].store(0, Relaxed);
+            debug_assert!(list::holds(Some(first), n, b));
+            give(first, n);
+        }
     }
 
     /// After a `put` that answered false: the blocks under the new head of bucket `b`'s list
@@ -290,10 +365,11 @@ impl OwnedHeap {
         add_room(&self.heap().room[b], -(n as i64));
     }
 
-    /// Moves every free block of the heap onto `piles`, for a purge: each list and each
-    /// reserve as a batch (no chain is walked).
+    /// Moves every free block of the heap onto `piles`, for a purge: each list, reserve and
+    /// foreign list as a batch (no chain is walked).
     pub fn drain(&mut self, piles: &mut Piles) {
         for (b, pile) in piles.iter_mut().enumerate() {
+            self.take_foreign(b, |first, n| pile.push(first, n));
             if let Some(first) = self.own().reserve[b].take() {
                 self.heap().reserved[b].store(false, Relaxed);
                 let n = LIMITS[b] as usize;
@@ -323,7 +399,7 @@ impl OwnedHeap {
         let blk = unsafe { Carved::new(own.carve as *mut _) };
         own.carve += stride;
         blk.set_lead(seal(b));
-        blk.set_tag(tag(State::Used, b));
+        blk.set_tag(seal(b).wrapping_add(self.own().over));
         bump(&self.heap().mallocs[b], 1);
         Some(blk)
     }
@@ -420,6 +496,7 @@ impl OwnedHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header::{State, tag};
 
     /// A fresh heap with `pages` pages of mapped memory to carve (never the program break:
     /// the unit tests run on glibc's malloc).
@@ -460,7 +537,7 @@ mod tests {
         assert_eq!(took(h.take(2)), a);
         assert!(matches!(h.take(2), Taken::Empty));
         assert_eq!((h.heap().mallocs(2), h.heap().frees(2)), (4, 2));
-        assert_eq!(a.tag(), tag(State::Used, 2));
+        assert_eq!(a.tag(), tag(State::Used, 2) + header::owner_mark(0));
     }
 
     #[test]
@@ -483,7 +560,10 @@ mod tests {
         );
         assert_eq!(a.lead(), header::encode_link(0), "the end of the chain");
         assert_eq!(took(h.take(1)), b);
-        assert_eq!((b.lead(), b.tag()), (seal(1), tag(State::Used, 1)));
+        assert_eq!(
+            (b.lead(), b.tag()),
+            (seal(1), tag(State::Used, 1) + header::owner_mark(0))
+        );
     }
 
     #[test]
@@ -544,6 +624,55 @@ mod tests {
         assert!(h.unreserve(b), "the reserve refills the list");
         assert_eq!(took(h.take(b)), blocks[2 * n - 1]);
         assert_eq!(h.heap().free_count(b) as usize, n - 1);
+    }
+
+    #[test]
+    fn a_block_another_heap_handed_out_waits_on_the_foreign_list_until_a_batch_leaves() {
+        let b = 6; // 1 KiB blocks: 63 a batch
+        let n = LIMITS[b] as usize;
+        let mut mine = heap(1);
+        let mut other = {
+            let h = Heap::create(7).expect("a heap");
+            let mut owned = unsafe { OwnedHeap::new(h) };
+            let len = (2 * n + 2) * stride_of(b);
+            let mem = os::map(len) as usize;
+            unsafe { owned.replace_range(mem, len) };
+            owned
+        };
+        let blocks: std::vec::Vec<_> = (0..2 * n).map(|_| other.carve(b).unwrap()).collect();
+        assert!(other.handed_out(blocks[0]) && !mine.handed_out(blocks[0]));
+        assert_eq!(
+            header::decode(blocks[0].tag()),
+            Some((State::Used, b)),
+            "a used tag with its heap's mark"
+        );
+        for &blk in &blocks[..2 * n - 1] {
+            assert!(mine.put_foreign(blk, b, header::key()).is_none());
+        }
+        assert_eq!(mine.heap().free_count(b) as usize, 2 * n - 1, "held here");
+        assert_eq!(mine.heap().frees(b) as usize, 2 * n - 1, "and counted here");
+        assert!(
+            matches!(mine.take(b), Taken::Empty),
+            "malloc does not hand them out"
+        );
+        assert!(!mine.unreserve(b), "nor takes them as its reserve");
+        let (first, len) = mine
+            .put_foreign(blocks[2 * n - 1], b, header::key())
+            .expect("a batch: the first one");
+        assert_eq!(
+            (first, len),
+            (blocks[n - 1], n),
+            "newest first, all of them"
+        );
+        assert!(list::holds(Some(first), n, b));
+        assert_eq!(mine.heap().free_count(b) as usize, n, "the second waits");
+        let mut piles = list::NO_PILES;
+        mine.drain(&mut piles);
+        assert_eq!(piles[b].blocks(), n, "a purge takes it");
+        // Adopted (from the exchange, say), they are handed out as this heap's.
+        mine.adopt(b, first, n);
+        let again = took(mine.take(b));
+        assert!(mine.handed_out(again));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! first slot stays 0, every fast path misses, and every call takes a slow path, which checks.
 
 use crate::heap::{Heap, OwnedHeap};
-use crate::{options, os, tls};
+use crate::{options, os, supply, tls};
 use core::ptr::{NonNull, null_mut};
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering::*};
 
@@ -221,6 +221,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     }
     tls::set(EXITED);
     tls::set_checked(0);
+    supply::hand_over_foreign(&mut h);
     park(h);
 }
 

@@ -5,9 +5,9 @@
 //! OS, and as a last resort from what a purge of everything frees. Purges start only on the
 //! way to the exchange or to new memory, from malloc: never from free.
 
-use crate::header::Carved;
+use crate::header::{self, Carved};
 use crate::heap::{CHUNK, OwnedHeap};
-use crate::size_class::stride_of;
+use crate::size_class::{SMALL_BUCKETS, stride_of};
 use crate::{exchange, mapcache, mapping, os, purge, spans};
 
 /// `h`'s list of bucket `b` is over its limit: its blocks become the reserve, and the old
@@ -26,6 +26,26 @@ pub fn hand_over(h: &mut OwnedHeap, b: usize) {
 #[inline(never)]
 pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
     hand_over(&mut h, b);
+}
+
+/// Puts `blk`, a used small block of bucket `b` that another heap handed out, on `h`'s
+/// foreign list; a full one goes to the exchange as a batch (see `heap`).
+#[cold]
+pub fn give_foreign(h: &mut OwnedHeap, blk: Carved, b: usize) {
+    if let Some((first, n)) = h.put_foreign(blk, b, header::key()) {
+        h.note_usage(b);
+        exchange::give(b, first, n, os::now_ms());
+    }
+}
+
+/// For a thread that exits: the blocks on `h`'s foreign lists go to the exchange, where
+/// other threads find them, instead of waiting in a parked heap.
+#[cold]
+pub fn hand_over_foreign(h: &mut OwnedHeap) {
+    let now = os::now_ms();
+    for b in 0..SMALL_BUCKETS {
+        h.take_foreign(b, |first, n| exchange::give(b, first, n, now));
+    }
 }
 
 /// Refills bucket `b`'s empty list: from its own reserve, else with a batch from the
