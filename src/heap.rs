@@ -18,11 +18,12 @@
 //!
 //! A used small block's tag carries the heap that handed it out (`header::owner_mark`). free
 //! puts a block of its own heap on the list; a block another heap handed out goes on the
-//! bucket's *foreign* list instead, which malloc never takes from. As with the list, a full
-//! one (a batch) becomes the foreign reserve and the foreign reserve before it goes to the
-//! exchange: a batch leaves a batch's worth of frees after it filled, once its lines have
-//! left the freeing core's nearest caches (prodcons took 1.3 s instead of 0.9 when each batch
-//! left as soon as it was full: the allocating thread then missed on every header). So a thread does not at once hand out again a block that another
+//! bucket's *foreign* list instead, which malloc never takes from. A full one (a batch) becomes
+//! the bucket's reserve, as a full list does, and the reserve before it goes to the exchange:
+//! so a batch leaves a batch's worth of frees after it filled, once its lines have left the
+//! freeing core's nearest caches (prodcons took 1.3 s instead of 0.9 when each foreign batch
+//! left as soon as it was full: the allocating thread then missed on every header), and a
+//! heap that runs dry may take it back as its reserve, a batch of frees later. So a thread does not at once hand out again a block that another
 //! thread allocated, and which may share a cache line with blocks that thread still writes
 //! (passive false sharing: Hoard's cache-scratch). The block is still the freeing thread's
 //! (the seed's rule): its heap counts the free and holds it.
@@ -32,8 +33,7 @@
 //! - `room[b] <= LIMITS[b]`; it is below zero only between a `put` that answered false and
 //!   the `cut_batch` that follows it (or after `carve_rest`, until the next `put`);
 //! - the reserve of `b` is empty or a chain of exactly `LIMITS[b]` free blocks of `b`;
-//! - the foreign list of `b` holds `foreign[b] < LIMITS[b]` free blocks of `b`, and the
-//!   foreign reserve is empty or a chain of exactly `LIMITS[b]` of them;
+//! - the foreign list of `b` holds `foreign[b] < LIMITS[b]` free blocks of `b`;
 //! - every used block this heap handed out has the tag of its bucket plus `over` over its seal;
 //! - the carving range is 16-aligned, `carve <= carve_end`, and no block lies in it.
 
@@ -75,9 +75,8 @@ struct Own {
     exit_rounds: u32,
     /// The reserves, by bucket: a batch each, or none (see the module doc).
     reserve: [Option<Carved>; SMALL_BUCKETS],
-    /// The foreign lists and reserves, by bucket: blocks other heaps handed out, freed here.
+    /// The foreign lists, by bucket: blocks other heaps handed out, freed here.
     foreign: [Option<Carved>; SMALL_BUCKETS],
-    foreign_reserve: [Option<Carved>; SMALL_BUCKETS],
     /// Bytes in use by bucket as last published to `usage` (see `note_usage`).
     published: [i64; ALL_BUCKETS],
     /// Checking mode's freed blocks held back (user pointers, 0: empty), and the state of the
@@ -99,10 +98,8 @@ pub struct Heap {
     room: [AtomicI64; SMALL_BUCKETS],
     /// Whether each bucket has a reserve (for reports: any thread may ask).
     reserved: [AtomicBool; SMALL_BUCKETS],
-    /// Blocks on each foreign list, and whether each has a foreign reserve (only the owner
-    /// writes them; reports read them).
+    /// Blocks on each foreign list (only the owner writes them; reports read them).
     foreign: [AtomicU64; SMALL_BUCKETS],
-    foreign_reserved: [AtomicBool; SMALL_BUCKETS],
     /// Blocks handed out and taken back by this heap's threads, by bucket (large blocks too).
     mallocs: [AtomicU64; ALL_BUCKETS],
     frees: [AtomicU64; ALL_BUCKETS],
@@ -155,9 +152,12 @@ impl Heap {
     /// Free blocks the heap holds in bucket `b`: on its list, in its reserve and on its
     /// foreign list.
     pub fn free_count(&self, b: usize) -> u64 {
-        let batch = |flag: &AtomicBool| if flag.load(Relaxed) { LIMITS[b] } else { 0 };
-        let foreign = self.foreign[b].load(Relaxed) + batch(&self.foreign_reserved[b]);
-        self.listed(b) + batch(&self.reserved[b]) + foreign
+        let reserved = if self.reserved[b].load(Relaxed) {
+            LIMITS[b]
+        } else {
+            0
+        };
+        self.listed(b) + reserved + self.foreign[b].load(Relaxed)
     }
 
     /// Blocks on bucket `b`'s list.
@@ -288,8 +288,8 @@ impl OwnedHeap {
 
     /// Puts `blk`, a used small block of bucket `b` that another heap handed out and the
     /// caller gives up (its seal checked), on the bucket's foreign list. When that makes a
-    /// batch, the list becomes the foreign reserve, and the foreign reserve that was there, if
-    /// any, is the caller's to hand to the exchange: its first block and length.
+    /// batch, the list becomes the bucket's reserve, and the reserve that was there, if any, is
+    /// the caller's to hand to the exchange: its first block and length.
     #[cold]
     pub fn put_foreign(&mut self, blk: Carved, b: usize, key: Key) -> Option<(Carved, usize)> {
         let sealed = blk.lead();
@@ -301,8 +301,8 @@ impl OwnedHeap {
         if n == LIMITS[b] {
             debug_assert!(list::holds(Some(blk), n as usize, b));
             self.heap().foreign[b].store(0, Relaxed);
-            self.heap().foreign_reserved[b].store(true, Relaxed);
-            let old = self.own().foreign_reserve[b].replace(blk);
+            self.heap().reserved[b].store(true, Relaxed);
+            let old = self.own().reserve[b].replace(blk);
             return old.map(|first| (first, n as usize));
         }
         self.own().foreign[b] = Some(blk);
@@ -310,13 +310,9 @@ impl OwnedHeap {
         None
     }
 
-    /// Takes bucket `b`'s foreign list and foreign reserve out of the heap, for a thread
-    /// that exits: `give` gets each chain (its first block and length).
-    pub fn take_foreign(&mut self, b: usize, mut give: impl FnMut(Carved, usize)) {
-        if let Some(first) = self.own().foreign_reserve[b].take() {
-            self.heap().foreign_reserved[b].store(false, Relaxed);
-            give(first, LIMITS[b] as usize);
-        }
+    /// Takes bucket `b`'s foreign list out of the heap, for a thread that exits or a purge:
+    /// `give` gets the chain (its first block and length).
+    pub fn take_foreign(&mut self, b: usize, give: impl FnOnce(Carved, usize)) {
         if let Some(first) = self.own().foreign[b].take() {
             let n = self.heap().foreign[b].load(Relaxed) as usize;
             self.heap().foreign[b].store(0, Relaxed);
@@ -646,33 +642,48 @@ mod tests {
             Some((State::Used, b)),
             "a used tag with its heap's mark"
         );
-        for &blk in &blocks[..2 * n - 1] {
+        for &blk in &blocks[..n - 1] {
             assert!(mine.put_foreign(blk, b, header::key()).is_none());
         }
-        assert_eq!(mine.heap().free_count(b) as usize, 2 * n - 1, "held here");
-        assert_eq!(mine.heap().frees(b) as usize, 2 * n - 1, "and counted here");
+        assert_eq!(mine.heap().free_count(b) as usize, n - 1, "held here");
+        assert_eq!(mine.heap().frees(b) as usize, n - 1, "and counted here");
         assert!(
             matches!(mine.take(b), Taken::Empty),
             "malloc does not hand them out"
         );
-        assert!(!mine.unreserve(b), "nor takes them as its reserve");
+        assert!(!mine.unreserve(b), "nor are they a reserve yet");
+        // The batch's worth becomes the reserve; the next one pushes it to the exchange.
+        assert!(mine.put_foreign(blocks[n - 1], b, header::key()).is_none());
+        for &blk in &blocks[n..2 * n - 1] {
+            assert!(mine.put_foreign(blk, b, header::key()).is_none());
+        }
+        assert_eq!(mine.heap().free_count(b) as usize, 2 * n - 1);
         let (first, len) = mine
             .put_foreign(blocks[2 * n - 1], b, header::key())
-            .expect("a batch: the first one");
+            .expect("the first batch, for the exchange");
         assert_eq!(
             (first, len),
             (blocks[n - 1], n),
             "newest first, all of them"
         );
         assert!(list::holds(Some(first), n, b));
-        assert_eq!(mine.heap().free_count(b) as usize, n, "the second waits");
-        let mut piles = list::NO_PILES;
-        mine.drain(&mut piles);
-        assert_eq!(piles[b].blocks(), n, "a purge takes it");
+        assert_eq!(
+            mine.heap().free_count(b) as usize,
+            n,
+            "the second is the reserve"
+        );
         // Adopted (from the exchange, say), they are handed out as this heap's.
         mine.adopt(b, first, n);
         let again = took(mine.take(b));
         assert!(mine.handed_out(again));
+        assert!(mine.put(again, b, header::key()));
+        let mut piles = list::NO_PILES;
+        mine.drain(&mut piles);
+        assert_eq!(
+            piles[b].blocks(),
+            2 * n,
+            "a purge takes the list and the reserve"
+        );
     }
 
     #[test]

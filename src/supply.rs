@@ -29,7 +29,8 @@ pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
 }
 
 /// Puts `blk`, a used small block of bucket `b` that another heap handed out, on `h`'s
-/// foreign list; a full one goes to the exchange as a batch (see `heap`).
+/// foreign list; a full one becomes the reserve, and the reserve before it goes to the
+/// exchange (see `heap`).
 #[cold]
 pub fn give_foreign(h: &mut OwnedHeap, blk: Carved, b: usize) {
     if let Some((first, n)) = h.put_foreign(blk, b, header::key()) {
@@ -39,7 +40,8 @@ pub fn give_foreign(h: &mut OwnedHeap, blk: Carved, b: usize) {
 }
 
 /// For a thread that exits: the blocks on `h`'s foreign lists go to the exchange, where
-/// other threads find them, instead of waiting in a parked heap.
+/// other threads find them, instead of waiting in a parked heap (a list may hold up to a
+/// batch less one).
 #[cold]
 pub fn hand_over_foreign(h: &mut OwnedHeap) {
     let now = os::now_ms();
