@@ -71,58 +71,53 @@ pub unsafe fn free(p: *mut u8) {
 /// As for `free`.
 #[inline(always)]
 pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
-    if with_mine_small(p, give_back).is_none() {
-        free_other(p, call, sized);
-    }
-}
-
-/// free of what the fast path refused: a used small block that another heap handed out goes
-/// onto the calling thread's foreign list (see `heap`), anything else to `free_slow`. One
-/// call from the fast path, so that it keeps no register across two.
-#[cold]
-#[inline(never)]
-fn free_other(p: *mut u8, call: Call, sized: Option<usize>) {
-    if !free_foreign(p) {
+    let foreign = |h, b| {
+        free_foreign(h, b, p, call, sized);
+        Some(())
+    };
+    if with_small(p, give_back, foreign).is_none() {
         free_slow(p, call, sized);
     }
 }
 
-/// free of a used small block that another heap handed out, checked as the fast path checks.
-/// False when it is not one (no heap, not such a block, checking mode).
-#[inline(always)]
-fn free_foreign(p: *mut u8) -> bool {
-    let Some(mut h) = registry::mine() else {
-        return false;
-    };
+/// free of a used small block of bucket `b` that, by its tag, another heap handed out: onto
+/// the calling thread's foreign list (see `heap`), once its owner mark checks out; else to
+/// `free_slow`, which reports the clobbered tag. Its own call from the fast path, which
+/// keeps no register across two.
+#[cold]
+#[inline(never)]
+fn free_foreign(mut h: OwnedHeap, b: usize, p: *mut u8, call: Call, sized: Option<usize>) {
     let hdr = header::of_user(p);
-    if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
-        return false;
-    }
-    // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
+    // SAFETY: `with_small` read these words: mapped memory, 16-aligned.
     let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
-    let key = header::key();
-    let b = key.bucket_of_seal(seal);
-    if b >= SMALL_BUCKETS || !header::used_over_seal(tag.wrapping_sub(seal)) {
-        return false;
+    if !header::used_over_seal(tag.wrapping_sub(seal)) {
+        return free_slow(p, call, sized);
     }
     // SAFETY: a used small block's seal and tag in readable memory: a header in carved
-    // memory (as in `with_mine_small`).
-    let blk = unsafe { Carved::new(hdr) };
-    if h.handed_out(blk) {
-        return false; // not foreign after all: `with_mine_small` refused it for a reason
-    }
-    supply::give_foreign(&mut h, blk, b);
-    true
+    // memory (as in `with_small`).
+    supply::give_foreign(&mut h, unsafe { Carved::new(hdr) }, b);
 }
 
 /// The fast paths' test of a pointer: when the calling thread has a heap and `p` is a used
-/// small block in memory that can be read, `f` of the heap, the block, its bucket and the key
-/// (loaded once for the whole call). None
-/// sends the call to a slow path (which checks again, and reports misuse). (`f` runs inside
-/// the test's branch: returned as a value, the block makes the compiler merge the two
-/// comparisons into flag arithmetic, three instructions more.)
+/// small block of this heap in memory that can be read, `f` of the heap, the block, its
+/// bucket and the key (loaded once for the whole call). None sends the call to a slow path
+/// (which checks again, and reports misuse). (`f` runs inside the test's branch: returned as
+/// a value, the block makes the compiler merge the two comparisons into flag arithmetic,
+/// three instructions more.)
 #[inline(always)]
 fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize, Key) -> R) -> Option<R> {
+    with_small(p, f, |_, _| None)
+}
+
+/// `with_mine_small`, and for a block whose seal is a bucket's but whose tag is not this
+/// heap's (another heap handed it out, or the tag was clobbered), `foreign` of the heap and
+/// the bucket.
+#[inline(always)]
+fn with_small<R>(
+    p: *mut u8,
+    f: impl FnOnce(OwnedHeap, Carved, usize, Key) -> R,
+    foreign: impl FnOnce(OwnedHeap, usize) -> Option<R>,
+) -> Option<R> {
     let mut h = registry::mine()?;
     let hdr = header::of_user(p);
     if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
@@ -132,13 +127,16 @@ fn with_mine_small<R>(p: *mut u8, f: impl FnOnce(OwnedHeap, Carved, usize, Key) 
     let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
     // Two comparisons check magic, state, bucket and owner: the seal, the word the block
     // before would overrun first, is the seal of a bucket, and the tag exceeds it by what
-    // this heap's used tags do. A block of another heap goes the slow way (`free_block`).
+    // this heap's used tags do.
     let key = header::key();
     let b = key.bucket_of_seal(seal);
-    if b < SMALL_BUCKETS && tag.wrapping_sub(seal) == h.over() {
-        // SAFETY: a used small block's keyed tag and seal in readable memory: a header in
-        // carved memory (as in `pointer::inspect`).
-        return Some(f(h, unsafe { Carved::new(hdr) }, b, key));
+    if b < SMALL_BUCKETS {
+        if tag.wrapping_sub(seal) == h.over() {
+            // SAFETY: a used small block's keyed tag and seal in readable memory: a header
+            // in carved memory (as in `pointer::inspect`).
+            return Some(f(h, unsafe { Carved::new(hdr) }, b, key));
+        }
+        return foreign(h, b);
     }
     None
 }

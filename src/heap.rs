@@ -290,7 +290,7 @@ impl OwnedHeap {
     /// caller gives up (its seal checked), on the bucket's foreign list. When that makes a
     /// batch, the list becomes the bucket's reserve, and the reserve that was there, if any, is
     /// the caller's to hand to the exchange: its first block and length.
-    #[cold]
+    #[inline]
     pub fn put_foreign(&mut self, blk: Carved, b: usize, key: Key) -> Option<(Carved, usize)> {
         let sealed = blk.lead();
         debug_assert!(sealed == seal(b) && !self.handed_out(blk));

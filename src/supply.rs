@@ -31,12 +31,20 @@ pub fn hand_over_owned(mut h: OwnedHeap, b: usize) {
 /// Puts `blk`, a used small block of bucket `b` that another heap handed out, on `h`'s
 /// foreign list; a full one becomes the reserve, and the reserve before it goes to the
 /// exchange (see `heap`).
-#[cold]
+#[inline(always)]
 pub fn give_foreign(h: &mut OwnedHeap, blk: Carved, b: usize) {
     if let Some((first, n)) = h.put_foreign(blk, b, header::key()) {
-        h.note_usage(b);
-        exchange::give(b, first, n, os::now_ms());
+        hand_over_batch(h, b, first, n);
     }
+}
+
+/// Hands the batch of `n` blocks of bucket `b` from `first`, which `h` gave up, to the
+/// exchange.
+#[cold]
+#[inline(never)]
+fn hand_over_batch(h: &mut OwnedHeap, b: usize, first: Carved, n: usize) {
+    h.note_usage(b);
+    exchange::give(b, first, n, os::now_ms());
 }
 
 /// For a thread that exits: the blocks on `h`'s foreign lists go to the exchange, where
