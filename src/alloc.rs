@@ -12,7 +12,9 @@ use crate::heap::{OwnedHeap, Taken};
 use crate::large::LargeBlock;
 use crate::misuse::{self, Call};
 use crate::pointer::{self, Block};
-use crate::size_class::{ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of};
+use crate::size_class::{
+    ALIGN, HEADER, SMALL_BUCKETS, SMALL_MAX, bucket_of, payload_of, small_bucket_of,
+};
 use crate::{large, mapcache, os, pagemap, purge, registry, release, supply};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::Relaxed;
@@ -44,10 +46,7 @@ fn allocate(size: usize, call: Call) -> *mut u8 {
 #[inline(always)]
 pub fn take_small(size: usize) -> Option<*mut u8> {
     let mut h = registry::mine()?;
-    if size > SMALL_MAX {
-        return None;
-    }
-    match h.take(bucket_of(size)) {
+    match h.take(small_bucket_of(size)?) {
         Taken::Block(blk) => Some(blk.user()),
         _ => None,
     }
@@ -120,10 +119,11 @@ fn with_small<R>(
 ) -> Option<R> {
     let mut h = registry::mine()?;
     let hdr = header::of_user(p);
-    if p as usize % ALIGN != 0 || !pagemap::readable(hdr as usize) {
+    if !pagemap::readable(hdr as usize) {
         return None;
     }
-    // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned.
+    // SAFETY: the header can be read (`readable`): mapped memory, 16-aligned (the user
+    // pointer too, as the header is 16 bytes).
     let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
     // Two comparisons check magic, state, bucket and owner: the seal, the word the block
     // before would overrun first, is the seal of a bucket, and the tag exceeds it by what

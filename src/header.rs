@@ -66,9 +66,10 @@ pub struct Header {
 /// The process's secret, on a cache line of its own that nothing writes after start-up.
 #[repr(C, align(64))]
 struct Secret {
-    /// The keyed tag of a used block of bucket 0: `plain(Used, 0)` plus the secret. Every
-    /// other tag is this plus a small constant (`Key::tag`); links are xored with it.
-    used0: AtomicU64,
+    /// The seal of bucket 0, the keyed tag of a free block of bucket 0: `plain(Free, 0)` plus
+    /// the secret. Bucket b's seal is this plus b, and every other tag this plus a small
+    /// constant (`Key::tag`); links are xored with it.
+    seal0: AtomicU64,
 }
 
 /// Before `install_keys`: plain tags, and links xored with the plain tag (unit tests, and
@@ -77,7 +78,7 @@ struct Secret {
 /// a neighbour and place it beside counters that other threads write.
 #[used]
 static SECRET: Secret = Secret {
-    used0: AtomicU64::new(plain(State::Used, 0)),
+    seal0: AtomicU64::new(plain(State::Free, 0)),
 };
 /// The seed the keys are drawn from (0: none yet), and whether they are stored.
 static SEED: AtomicU64 = AtomicU64::new(0);
@@ -113,8 +114,8 @@ pub fn install_keys(seed: u64) {
         Ok(_) => seed.max(1),
         Err(winner) => winner,
     };
-    SECRET.used0.store(
-        plain(State::Used, 0).wrapping_add(derive_key(seed)),
+    SECRET.seal0.store(
+        plain(State::Free, 0).wrapping_add(derive_key(seed)),
         Relaxed,
     );
     INSTALLED.store(true, Release);
@@ -148,14 +149,14 @@ pub struct Key(u64);
 /// The process's key.
 #[inline(always)]
 pub fn key() -> Key {
-    Key(SECRET.used0.load(Relaxed))
+    Key(SECRET.seal0.load(Relaxed))
 }
 
 impl Key {
     /// The keyed tag of a block in `state` and bucket `bucket`.
     #[inline(always)]
     pub fn tag(self, state: State, bucket: usize) -> u64 {
-        let delta = plain(state, bucket).wrapping_sub(plain(State::Used, 0));
+        let delta = plain(state, bucket).wrapping_sub(plain(State::Free, 0));
         self.0.wrapping_add(delta)
     }
 
@@ -166,10 +167,9 @@ impl Key {
     }
 
     /// The bucket whose seal `seal` is, if it is one: below `SMALL_BUCKETS`, else no seal.
-    /// (The constant is added before the key is taken off: a lea and a sub.)
     #[inline(always)]
     pub fn bucket_of_seal(self, seal: u64) -> usize {
-        seal.wrapping_add(USED_OVER_SEAL).wrapping_sub(self.0) as usize
+        seal.wrapping_sub(self.0) as usize
     }
 
     /// A link as stored: the address (a header, or 0) xored with the key.
@@ -233,7 +233,7 @@ pub const fn used_over_seal(tag_less_seal: u64) -> bool {
 /// Reads a keyed tag back: `None` when the magic or the state is not one of ours. A used
 /// tag's owner mark is left out.
 pub fn decode(tag: u64) -> Option<(State, usize)> {
-    let tag = tag.wrapping_sub(key().0.wrapping_sub(plain(State::Used, 0)));
+    let tag = tag.wrapping_sub(key().0.wrapping_sub(plain(State::Free, 0)));
     if (tag >> 32) as u32 != MAGIC {
         return None;
     }

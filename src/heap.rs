@@ -119,6 +119,32 @@ fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// Takes one from bucket `b`'s room counter of `heap` (only the owner writes it): whether it
+/// is still at least 0. One `dec` on the counter in memory and a branch on its sign: written
+/// as a relaxed load and store, it takes a load, a decrement, a store and an address
+/// computation, as the optimiser does not merge atomic accesses into one instruction whose
+/// flags are then used.
+#[inline(always)]
+fn room_down(heap: &Heap, b: usize) -> bool {
+    debug_assert!(b < SMALL_BUCKETS);
+    // SAFETY: the asm decrements the aligned 8-byte counter `heap.room[b]` in place (b is in
+    // range) and jumps on the sign of the result. Only the owner's thread writes the counter,
+    // so no write is lost; readers on other threads load it whole, as an aligned 8-byte
+    // access is on x86-64 (as an atomic store would give them).
+    unsafe {
+        core::arch::asm!(
+            "dec qword ptr [{h} + {b} * 8 + {room}]",
+            "js {over}",
+            h = in(reg) heap,
+            b = in(reg) b,
+            room = const core::mem::offset_of!(Heap, room),
+            over = label { return false; },
+            options(nostack),
+        );
+    }
+    true
+}
+
 /// Changes a room counter by `n` (only the owner writes it) and returns the new value.
 #[inline(always)]
 fn add_room(c: &AtomicI64, n: i64) -> i64 {
@@ -240,8 +266,7 @@ impl OwnedHeap {
         };
         let key = header::key();
         let sealed = blk.tag();
-        // As `sealed != seal(b)`, in the form that keeps the bucket as computed.
-        if sealed.wrapping_sub(key.seal(0)) != b as u64 {
+        if sealed != key.seal(b) {
             return Taken::Overwritten(blk);
         }
         let Some(next) = key.decode_link(blk.lead()) else {
@@ -283,7 +308,7 @@ impl OwnedHeap {
         blk.make_sealed_free(key, sealed, head.map_or(0, Carved::addr));
         self.own().heads[b] = Some(blk);
         bump(&self.heap().frees[b], 1);
-        add_room(&self.heap().room[b], -1) >= 0
+        room_down(self.heap(), b)
     }
 
     /// Puts `blk`, a used small block of bucket `b` that another heap handed out and the

@@ -6,6 +6,7 @@
 //! upward, with the raw brk system call. A thread that finds the flag taken, or whose brk the
 //! kernel refuses, maps its memory instead: nobody ever waits.
 
+use crate::size_class::ALIGN;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::*};
 
@@ -21,24 +22,26 @@ pub static OBTAINED: AtomicUsize = AtomicUsize::new(0);
 pub static UNMAPPED: AtomicUsize = AtomicUsize::new(0);
 
 /// The stretch of the program break from the start of bmalloc's first chunk there to the end
-/// of its last: `[lo, lo + span)`. All of it is mapped (the break only grows; a stretch
+/// of its last: `[lo, lo + span)`, kept as `lo` and `units`. All of it is mapped (the break only grows; a stretch
 /// another caller of brk took in between is mapped too), so a header address in it can be
 /// read without the page map: free()'s first test (`pagemap::readable`).
 /// A cache line of its own: every free reads it, and only the growth of the break writes it.
 #[repr(C, align(64))]
 pub struct BreakRange {
-    /// Set once, before `span` first grows; until then 1 << 63, so that an address minus
+    /// Set once, before `units` first grows; until then 1 << 63, so that an address minus
     /// it is never below any span, whatever order a reader sees the two stores in.
     pub lo: AtomicUsize,
-    /// Only grows.
-    pub span: AtomicUsize,
+    /// `span` in units of 16 bytes: a 16-aligned offset from `lo` lies inside when it is
+    /// below `units << 4`, which one rotation tests together with its alignment
+    /// (`pagemap::readable`). Only grows; 0 until the first stretch is set.
+    pub units: AtomicUsize,
 }
 
 /// `#[used]` keeps the struct whole (see `header::SECRET`).
 #[used]
 pub static BREAK: BreakRange = BreakRange {
     lo: AtomicUsize::new(1 << 63),
-    span: AtomicUsize::new(0),
+    units: AtomicUsize::new(0),
 };
 
 /// The system page size, read once from sysconf.
@@ -95,10 +98,12 @@ pub fn grow_break(len: usize) -> Option<*mut u8> {
     };
     if Some(got) == want {
         // Still under GROWER: one thread at a time widens the range.
-        if BREAK.span.load(Relaxed) == 0 {
+        if BREAK.units.load(Relaxed) == 0 {
             BREAK.lo.store(start, Relaxed);
         }
-        BREAK.span.store(got - BREAK.lo.load(Relaxed), Release);
+        BREAK
+            .units
+            .store((got - BREAK.lo.load(Relaxed)) / ALIGN, Release);
     }
     GROWER.store(0, Release);
     if Some(got) == want {

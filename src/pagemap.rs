@@ -9,6 +9,7 @@
 //! atomic or/and on bitmap words, so concurrent marks of neighbouring ranges never lose a bit.
 
 use crate::os;
+use crate::size_class::ALIGN;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
@@ -40,14 +41,16 @@ pub fn owns(addr: usize) -> bool {
     (word >> (unit % 64)) & 1 != 0
 }
 
-/// Whether the 16-byte header at `addr` can be read: it lies in the stretch of the program
-/// break that bmalloc moved (one subtraction and one comparison, the common case), or on a
-/// page of ours. Memory there may still be another's (a stretch of the break someone else
-/// took): the caller checks what it reads.
+/// Whether `addr` is 16-aligned and the 16-byte header there can be read: it lies in the
+/// stretch of the program break that bmalloc moved (the common case: a subtraction, and a
+/// rotation that turns a misaligned offset into one above any stretch, then a comparison), or
+/// on a page of ours. Memory there may still be another's (a stretch of the break someone
+/// else took): the caller checks what it reads.
 #[inline(always)]
 pub fn readable(addr: usize) -> bool {
     let off = addr.wrapping_sub(os::BREAK.lo.load(Relaxed));
-    off < os::BREAK.span.load(Relaxed) || owns(addr)
+    off.rotate_right(ALIGN.trailing_zeros()) < os::BREAK.units.load(Relaxed)
+        || (addr % ALIGN == 0 && owns(addr))
 }
 
 /// Marks `[start, start + len)` as ours. Returns false if a bitmap could not be mapped.

@@ -26,6 +26,38 @@ pub const fn bucket_of(size: usize) -> usize {
     ((size.saturating_sub(1) | (ALIGN - 1)).ilog2() + 1 - MIN_SHIFT) as usize
 }
 
+/// The bucket of a request that a thread heap serves: `bucket_of(size)` for 1 <= `size` <=
+/// `SMALL_MAX`, else None (malloc(0) takes the slow path, which gives it bucket 0). One
+/// comparison tests both ends, and the bucket is one bsr with nothing to subtract: shifting
+/// `size - 1` right by MIN_SHIFT - 1 and or-ing 1 in gives a word whose log2 is the bucket.
+#[inline(always)]
+pub fn small_bucket_of(size: usize) -> Option<usize> {
+    let less = size.wrapping_sub(1);
+    if less >= SMALL_MAX {
+        return None;
+    }
+    let b = log2((less >> (MIN_SHIFT - 1)) | 1);
+    // SAFETY: the argument of log2 is below SMALL_MAX >> (MIN_SHIFT - 1) = 1 << SMALL_BUCKETS.
+    unsafe { core::hint::assert_unchecked(b < SMALL_BUCKETS) };
+    Some(b)
+}
+
+/// floor(log2(x)) for x > 0, as one bsr whose result the optimiser sees as a plain number:
+/// `ilog2` reaches it as 63 ^ ctlz, which it carries into every later use (three instructions
+/// more where the bucket meets a seal, `heap::take`).
+#[inline(always)]
+fn log2(x: usize) -> usize {
+    debug_assert!(x != 0);
+    let r: usize;
+    // SAFETY: bsr only reads a register and writes one (and the flags); x is not 0, for which
+    // its result would be undefined.
+    unsafe {
+        core::arch::asm!("bsr {r}, {x}", r = lateout(reg) r, x = in(reg) x,
+            options(pure, nomem, nostack));
+    }
+    r
+}
+
 /// Payload bytes of a block in bucket `b`.
 #[inline(always)]
 pub const fn payload_of(b: usize) -> usize {
@@ -75,6 +107,20 @@ mod tests {
             if b > 0 {
                 assert_eq!(bucket_of(p - 1), b, "one short of {p}");
             }
+        }
+    }
+
+    #[test]
+    fn small_bucket_of_agrees_with_bucket_of_and_refuses_zero_and_large_sizes() {
+        assert_eq!(small_bucket_of(0), None);
+        assert_eq!(small_bucket_of(SMALL_MAX + 1), None);
+        assert_eq!(small_bucket_of(usize::MAX), None);
+        let edges = (0..SMALL_BUCKETS).flat_map(|b| {
+            let p = payload_of(b);
+            [p - 1, p, p + 1]
+        });
+        for n in (1..=4096).chain(edges).filter(|&n| n <= SMALL_MAX) {
+            assert_eq!(small_bucket_of(n), Some(bucket_of(n)), "size {n}");
         }
     }
 
