@@ -45,7 +45,7 @@ fn allocate(size: usize, call: Call) -> *mut u8 {
 /// C++'s operator new (`cxx`) has a slow path of its own.
 #[inline(always)]
 pub fn take_small(size: usize) -> Option<*mut u8> {
-    let mut h = registry::mine()?;
+    let mut h = registry::in_slot();
     match h.take(small_bucket_of(size)?) {
         Taken::Block(blk) => Some(blk.user()),
         _ => None,
@@ -81,11 +81,15 @@ pub unsafe fn free_as(p: *mut u8, call: Call, sized: Option<usize>) {
 
 /// free of a used small block of bucket `b` that, by its tag, another heap handed out: onto
 /// the calling thread's foreign list (see `heap`), once its owner mark checks out; else to
-/// `free_slow`, which reports the clobbered tag. Its own call from the fast path, which
+/// `free_slow`, which reports the clobbered tag, or finds the thread a heap. Its own call from the fast path, which
 /// keeps no register across two.
 #[cold]
 #[inline(never)]
 fn free_foreign(mut h: OwnedHeap, b: usize, p: *mut u8, call: Call, sized: Option<usize>) {
+    // A thread with no heap of its own yet (or any more) arrives here with a vacant one.
+    if h.is_vacant() {
+        return free_slow(p, call, sized);
+    }
     let hdr = header::of_user(p);
     // SAFETY: `with_small` read these words: mapped memory, 16-aligned.
     let (seal, tag) = unsafe { ((*hdr).lead, (*hdr).tag) };
@@ -117,7 +121,7 @@ fn with_small<R>(
     f: impl FnOnce(OwnedHeap, Carved, usize, Key) -> R,
     foreign: impl FnOnce(OwnedHeap, usize) -> Option<R>,
 ) -> Option<R> {
-    let mut h = registry::mine()?;
+    let h = registry::in_slot();
     let hdr = header::of_user(p);
     if !pagemap::readable(hdr as usize) {
         return None;

@@ -85,6 +85,10 @@ struct Own {
     quarantine_state: u64,
 }
 
+/// A vacant heap's `over`: `USED_OVER_SEAL` with no owner mark, which no heap has (an owner
+/// mark is never 0), so no used tag exceeds its seal by it.
+const VACANT_OVER: u64 = USED_OVER_SEAL;
+
 /// Freed blocks a heap holds back in checking mode.
 pub const QUARANTINE: usize = 64;
 
@@ -145,6 +149,17 @@ fn room_down(heap: &Heap, b: usize) -> bool {
     true
 }
 
+/// Asks the core to fetch the line at `addr` for writing (`prefetchw`, a no-op on cores
+/// without it); any address will do.
+#[inline(always)]
+fn prefetch_for_write(addr: usize) {
+    // SAFETY: a prefetch reads nothing the program sees, writes nothing and never faults.
+    unsafe {
+        core::arch::asm!("prefetchw byte ptr [{a}]", a = in(reg) addr,
+            options(nostack, readonly, preserves_flags));
+    }
+}
+
 /// Changes a room counter by `n` (only the owner writes it) and returns the new value.
 #[inline(always)]
 fn add_room(c: &AtomicI64, n: i64) -> i64 {
@@ -169,6 +184,18 @@ impl Heap {
             room.store(limit as i64, Relaxed);
         }
         Some(h)
+    }
+
+    /// A heap that no thread owns, for a thread's slot while it has no heap of its own (see
+    /// `registry`): its lists are empty and its `over` is no used tag's, so the fast paths
+    /// find no block to take and no block of its own to free, and go to their slow paths.
+    /// They read it (`OwnedHeap::in_slot`); nothing writes it.
+    pub const fn vacant() -> Heap {
+        // SAFETY: zeroed memory is a valid Heap (as in `create`).
+        let mut h: Heap = unsafe { core::mem::zeroed() };
+        h.own.get_mut().over = VACANT_OVER;
+        h.id = usize::MAX;
+        h
     }
 
     pub fn id(&self) -> usize {
@@ -240,6 +267,25 @@ impl OwnedHeap {
         OwnedHeap(heap)
     }
 
+    /// The handle the fast paths make from the calling thread's slot, which holds its own
+    /// heap or a vacant one (`Heap::vacant`), so that they test for a heap with no
+    /// instruction of their own. On a vacant heap only `take` (of its empty lists), `over`
+    /// and `is_vacant` may be called: these read through raw pointers and write nothing, so
+    /// the threads that hold one at once share it soundly.
+    ///
+    /// # Safety
+    /// `heap` is the calling thread's claimed heap, or a vacant heap.
+    #[inline(always)]
+    pub unsafe fn in_slot(heap: NonNull<Heap>) -> OwnedHeap {
+        OwnedHeap(heap)
+    }
+
+    /// Whether this handle is on a vacant heap (see `in_slot`).
+    #[inline]
+    pub fn is_vacant(&self) -> bool {
+        self.over() == VACANT_OVER
+    }
+
     /// The heap, for what any thread may read of it.
     pub fn heap(&self) -> &Heap {
         // SAFETY: heaps are never freed.
@@ -252,8 +298,9 @@ impl OwnedHeap {
 
     #[inline(always)]
     fn own(&mut self) -> &mut Own {
-        // SAFETY: only the claiming thread has handles (see `new`), and no two of its borrows
-        // overlap (see the type's doc).
+        debug_assert!(!self.is_vacant(), "a vacant heap is only read");
+        // SAFETY: only the claiming thread has handles on a heap that is not vacant (see
+        // `new`), and no two of its borrows overlap (see the type's doc).
         unsafe { &mut *self.heap().own.get() }
     }
 
@@ -261,7 +308,9 @@ impl OwnedHeap {
     /// follows the link.
     #[inline(always)]
     pub fn take(&mut self, b: usize) -> Taken {
-        let Some(blk) = self.own().heads[b] else {
+        // SAFETY: a read of the owner's part through a raw pointer, which a vacant heap's
+        // many holders may share (see `in_slot`); any other heap is the caller's alone.
+        let Some(blk) = (unsafe { (*self.heap().own.get()).heads[b] }) else {
             return Taken::Empty;
         };
         let key = header::key();
@@ -272,6 +321,10 @@ impl OwnedHeap {
         let Some(next) = key.decode_link(blk.lead()) else {
             return Taken::Overwritten(blk);
         };
+        // The next malloc of this bucket reads the next block's header: fetch its line now
+        // (for writing, as malloc writes it), so that a line another core wrote last (a
+        // batch from the exchange) arrives while the program works. Never faults.
+        prefetch_for_write(next);
         // SAFETY: a link that decodes names a carved header, or is 0 (see `list::next`).
         self.own().heads[b] = unsafe { Carved::from_link(next) };
         // The seal moves to the lead; the word in front of the user pointer becomes the used
@@ -286,8 +339,9 @@ impl OwnedHeap {
 
     /// What the tag of a used block this heap handed out exceeds its seal by.
     #[inline(always)]
-    pub fn over(&mut self) -> u64 {
-        self.own().over
+    pub fn over(&self) -> u64 {
+        // SAFETY: as in `take`: a read through a raw pointer.
+        unsafe { (*self.heap().own.get()).over }
     }
 
     /// Whether the used small block `blk` (its tag and seal checked) was handed out by this
@@ -559,6 +613,21 @@ mod tests {
         assert!(matches!(h.take(2), Taken::Empty));
         assert_eq!((h.heap().mallocs(2), h.heap().frees(2)), (4, 2));
         assert_eq!(a.tag(), tag(State::Used, 2) + header::owner_mark(0));
+    }
+
+    #[test]
+    fn a_vacant_heap_has_nothing_to_take_and_no_used_tag_is_its_own() {
+        static VACANT: Heap = Heap::vacant();
+        // SAFETY: a vacant heap, on which only take, over and is_vacant are called.
+        let mut v = unsafe { OwnedHeap::in_slot(NonNull::from(&VACANT)) };
+        assert!(v.is_vacant());
+        for b in 0..SMALL_BUCKETS {
+            assert!(matches!(v.take(b), Taken::Empty), "bucket {b}");
+        }
+        // The tag of a used block of any heap exceeds its seal by what no vacant heap has.
+        assert!((0..256).all(|id| USED_OVER_SEAL + header::owner_mark(id) != v.over()));
+        assert!(!header::used_over_seal(v.over()));
+        assert!(!heap(1).is_vacant());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Every heap ever made, numbered in the order threads first allocated; the current thread's
 //! heap; and the heaps of exited threads, parked until a thread started later claims one.
 //!
-//! The registry is the only maker of `OwnedHeap` handles. A thread's slot (`tls`) reads 0
-//! before its first allocation, `EXITED` once its exit hook parked its heap, and otherwise the
-//! heap it claimed. Heaps are never freed, so a pointer read from the directory stays valid
+//! The registry is the only maker of `OwnedHeap` handles. A thread's slot (`slot`) holds the
+//! heap it claimed, or one of two vacant heaps (`Heap::vacant`): `FRESH` before its first
+//! allocation (the slot's initial value), `GONE` once its exit hook parked its heap. So the
+//! fast paths read a heap from the slot and need no test of their own that there is one: a
+//! vacant heap sends them to their slow paths, which tell the two apart. Heaps are never freed, so a pointer read from the directory stays valid
 //! forever. A heap changes hands only through its claimed flag: the exiting owner clears it
 //! with Release, the next owner sets it with an Acquire compare-and-swap and so sees every
 //! list and counter the last owner left. No thread waits for another: a thread that finds no
@@ -11,7 +13,7 @@
 //!
 //! Checking mode (`BMALLOC_CHECK`) is decided at the first heap attach, before any block
 //! exists: in it, a thread's heap is kept in the second slot (`tls::get_checked`), so the
-//! first slot stays 0, every fast path misses, and every call takes a slow path, which checks.
+//! first slot stays `FRESH`, every fast path misses, and every call takes a slow path, which checks.
 
 use crate::heap::{Heap, OwnedHeap};
 use crate::{options, os, supply, tls};
@@ -36,8 +38,36 @@ const NO_KEY: u32 = u32::MAX;
 /// glibc runs key destructors in up to this many rounds (PTHREAD_DESTRUCTOR_ITERATIONS).
 const DESTRUCTOR_ROUNDS: u32 = 4;
 
-/// The slot's value in a thread whose heap was parked by its exit hook.
-const EXITED: usize = 1;
+/// The slot's heap in a thread that has not allocated yet, and in a thread whose exit hook
+/// parked its heap (or in checking mode, in every thread).
+static FRESH: Heap = Heap::vacant();
+static GONE: Heap = Heap::vacant();
+
+/// The calling thread's heap slot: a word in `.tdata` whose initial value is `FRESH`'s
+/// address (the loader relocates the TLS image before it copies it into a thread).
+mod slot {
+    core::arch::global_asm!(
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".p2align 3",
+        ".globl bmalloc_tls_heap",
+        ".hidden bmalloc_tls_heap",
+        ".type bmalloc_tls_heap, @object",
+        ".size bmalloc_tls_heap, 8",
+        "bmalloc_tls_heap:",
+        ".quad {fresh}",
+        ".popsection",
+        fresh = sym super::FRESH,
+    );
+    crate::tls::slot!(get, set, "bmalloc_tls_heap");
+}
+
+fn fresh() -> usize {
+    &FRESH as *const Heap as usize
+}
+
+fn gone() -> usize {
+    &GONE as *const Heap as usize
+}
 
 /// Checking mode: 0 until decided, then 1 (off) or 2 (on).
 static CHECKING: AtomicU8 = AtomicU8::new(0);
@@ -81,16 +111,23 @@ pub fn get(id: usize) -> Option<&'static Heap> {
     h
 }
 
-/// The calling thread's own heap, if it has one: the fast paths' way in (one TLS load).
+/// The heap in the calling thread's slot, its own or a vacant one (see `OwnedHeap::in_slot`):
+/// the fast paths' way in, one TLS load.
 #[inline(always)]
-pub fn mine() -> Option<OwnedHeap> {
-    let v = tls::get();
-    if v > EXITED {
-        // SAFETY: a slot value above EXITED is the heap this thread claimed in `attach`.
-        Some(unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })
-    } else {
-        None
+pub fn in_slot() -> OwnedHeap {
+    // SAFETY: the slot holds the heap this thread claimed in `attach`, or FRESH or GONE,
+    // which are vacant; none is null.
+    unsafe { OwnedHeap::in_slot(NonNull::new_unchecked(slot::get() as *mut Heap)) }
+}
+
+/// The calling thread's own heap, if it has one.
+fn mine() -> Option<OwnedHeap> {
+    let v = slot::get();
+    if v == fresh() || v == gone() {
+        return None;
     }
+    // SAFETY: a slot value that is neither vacant heap is the heap this thread claimed.
+    Some(unsafe { OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap)) })
 }
 
 /// Runs `f` with a heap the calling thread may use: its own (attached on its first
@@ -99,8 +136,9 @@ pub fn mine() -> Option<OwnedHeap> {
 /// be had at all (the OS is out of memory).
 #[cold]
 pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
-    match tls::get() {
-        0 => match tls::get_checked() {
+    let v = slot::get();
+    if v == fresh() {
+        match tls::get_checked() {
             0 => match attach() {
                 Some(mut h) => f(Some(&mut h)),
                 None => f(None),
@@ -109,16 +147,18 @@ pub fn with_heap<R>(f: impl FnOnce(Option<&mut OwnedHeap>) -> R) -> R {
             v => f(Some(&mut unsafe {
                 OwnedHeap::new(NonNull::new_unchecked(v as *mut Heap))
             })),
-        },
-        EXITED => match claim() {
+        }
+    } else if v == gone() {
+        match claim() {
             Some(mut h) => {
                 let r = f(Some(&mut h));
                 park(h);
                 r
             }
             None => f(None),
-        },
-        _ => f(mine().as_mut()),
+        }
+    } else {
+        f(mine().as_mut())
     }
 }
 
@@ -128,7 +168,7 @@ fn attach() -> Option<OwnedHeap> {
     if checking() {
         tls::set_checked(h.as_ptr() as usize);
     } else {
-        tls::set(h.as_ptr() as usize);
+        slot::set(h.as_ptr() as usize);
     }
     arm_exit_hook(h.as_ptr());
     Some(h)
@@ -206,7 +246,7 @@ fn arm_exit_hook(h: *mut Heap) {
 
 /// The exit-hook key's destructor. Other libraries' key destructors may still allocate after
 /// ours runs, so for the first rounds we set the value again (asking glibc for another round)
-/// and park the heap only in the last round. After that the thread's slot reads EXITED and
+/// and park the heap only in the last round. After that the thread's slot holds GONE and
 /// whatever it still allocates or frees goes through `with_heap`.
 unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     let Some(h) = NonNull::new(value.cast::<Heap>()) else {
@@ -219,7 +259,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
         arm_exit_hook(h.as_ptr());
         return;
     }
-    tls::set(EXITED);
+    slot::set(gone());
     tls::set_checked(0);
     supply::hand_over_foreign(&mut h);
     park(h);
