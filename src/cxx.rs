@@ -28,6 +28,8 @@ type Attempt = extern "C" fn(usize, usize) -> *mut u8;
 
 unsafe extern "C" {
     /// A block of `size` bytes aligned to `align`, with the C++ contract (see src/cxx_new.c).
+    /// Cold, so that new's fast path falls through to its return without a jump.
+    #[cold]
     fn bmalloc_cxx_new_slow(
         size: usize,
         align: usize,

@@ -35,10 +35,12 @@ macro_rules! slot {
             // TLS is resolved by the loader when the library is loaded, so the GOT entry
             // holds its offset.
             unsafe {
+                // In rcx, not a register the optimiser picks: it picked rdi, the first
+                // argument's, and free then spent a move keeping the pointer elsewhere.
                 core::arch::asm!(
-                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
-                    "mov {v}, qword ptr fs:[{v}]",
-                    v = out(reg) v,
+                    concat!("mov rcx, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov rcx, qword ptr fs:[rcx]",
+                    out("rcx") v,
                     options(nostack, readonly, preserves_flags),
                 );
             }
