@@ -85,7 +85,7 @@ static SEED: AtomicU64 = AtomicU64::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Bits a decoded link must not have: above user space, or below 16-byte alignment.
-const LINK_MASK: u64 = 0xffff_8000_0000_000f;
+pub const LINK_MASK: u64 = 0xffff_8000_0000_000f;
 
 /// The tag of `state` and `bucket` before keying.
 const fn plain(state: State, bucket: usize) -> u64 {
@@ -182,8 +182,16 @@ impl Key {
     /// one that bmalloc wrote (overwritten).
     #[inline(always)]
     pub fn decode_link(self, word: u64) -> Option<usize> {
+        self.decode_link_masked(word, LINK_MASK)
+    }
+
+    /// `decode_link` with `LINK_MASK` as the caller holds it: malloc reads it from its heap,
+    /// so that the test takes it from memory instead of a 10-byte move of the constant.
+    #[inline(always)]
+    pub fn decode_link_masked(self, word: u64, mask: u64) -> Option<usize> {
+        debug_assert_eq!(mask, LINK_MASK);
         let addr = word ^ self.0;
-        (addr & LINK_MASK == 0).then_some(addr as usize)
+        (addr & mask == 0).then_some(addr as usize)
     }
 }
 
