@@ -468,18 +468,39 @@ impl OwnedHeap {
         }
     }
 
-    /// Carves a new used block of bucket `b` from the carving range: its header, or None when
-    /// the range is too short (the caller then gives the heap a new one).
-    pub fn carve(&mut self, b: usize) -> Option<Carved> {
+    /// Carves up to `most` new blocks of bucket `b` from the carving range, in address order:
+    /// the first is handed out (its header, used); the others become the bucket's free list,
+    /// the next one at its head, so that malloc hands them out in address order. None when the
+    /// range holds no block of `b` (the caller then gives the heap a new one). A list that is
+    /// not empty (a range's rest just landed on it) gets nothing: one block is carved.
+    pub fn carve(&mut self, b: usize, most: usize) -> Option<Carved> {
+        debug_assert!(most >= 1 && most as u64 <= LIMITS[b]);
         let stride = stride_of(b);
         let own = self.own();
         debug_assert!(own.carve <= own.carve_end && own.carve % 16 == 0);
-        if own.carve_end - own.carve < stride {
+        let most = if own.heads[b].is_some() { 1 } else { most };
+        let n = ((own.carve_end - own.carve) / stride).min(most);
+        if n == 0 {
             return None;
         }
-        // SAFETY: the carving range is carved memory of this heap, and holds the block.
-        let blk = unsafe { Carved::new(own.carve as *mut _) };
-        own.carve += stride;
+        let start = own.carve;
+        own.carve += n * stride;
+        // The run's blocks after the first, each linked to the one after it; the last ends
+        // the chain.
+        for i in 1..n {
+            let at = start + i * stride;
+            let next = if i + 1 < n { at + stride } else { 0 };
+            // SAFETY: the carving range is carved memory of this heap, and holds the block.
+            unsafe { Carved::new(at as *mut _) }.make_free(b, next);
+        }
+        if n > 1 {
+            // SAFETY: as above: the run's second block.
+            own.heads[b] = Some(unsafe { Carved::new((start + stride) as *mut _) });
+            add_room(&self.heap().room[b], 1 - n as i64);
+            debug_assert!(list::holds(self.own().heads[b], n - 1, b));
+        }
+        // SAFETY: as above: the run's first block.
+        let blk = unsafe { Carved::new(start as *mut _) };
         blk.set_lead(seal(b));
         blk.set_tag(seal(b).wrapping_add(self.own().over));
         bump(&self.heap().mallocs[b], 1);
@@ -579,6 +600,7 @@ impl OwnedHeap {
 mod tests {
     use super::*;
     use crate::header::{State, tag};
+    use crate::size_class::carve_len;
 
     /// A fresh heap with `pages` pages of mapped memory to carve (never the program break:
     /// the unit tests run on glibc's malloc).
@@ -605,8 +627,8 @@ mod tests {
     #[test]
     fn blocks_carved_freed_and_taken_again_come_back_last_in_first_out() {
         let mut h = heap(4);
-        let a = h.carve(2).unwrap();
-        let b = h.carve(2).unwrap();
+        let a = h.carve(2, 1).unwrap();
+        let b = h.carve(2, 1).unwrap();
         assert_eq!(
             b.addr() - a.addr(),
             stride_of(2),
@@ -638,12 +660,50 @@ mod tests {
     }
 
     #[test]
+    fn a_carve_hands_out_its_first_block_and_lists_the_rest_of_the_run_in_address_order() {
+        let b = 2;
+        let n = carve_len(b);
+        assert!(n > 1, "a page holds more than one block of bucket {b}");
+        let mut h = heap(2);
+        let first = h.carve(b, n).unwrap();
+        assert_eq!(h.heap().mallocs(b), 1, "only the first is handed out");
+        assert_eq!(
+            h.heap().free_count(b) as usize,
+            n - 1,
+            "the rest wait on the list"
+        );
+        for i in 1..n {
+            let blk = took(h.take(b));
+            assert_eq!(blk.addr(), first.addr() + i * stride_of(b), "block {i}");
+        }
+        assert!(matches!(h.take(b), Taken::Empty));
+        assert_eq!(h.heap().mallocs(b) as usize, n);
+        // A list that holds a block gets no run.
+        assert!(h.put(first, b, header::key()));
+        h.carve(b, n).unwrap();
+        assert_eq!(h.heap().free_count(b), 1);
+    }
+
+    #[test]
+    fn a_carve_takes_what_the_range_holds_when_it_holds_less_than_a_run() {
+        let b = 2;
+        let n = carve_len(b);
+        let mut h = heap(1);
+        // A page less one 32-byte block holds one block of bucket 2 fewer than a run.
+        h.carve(0, 1).unwrap();
+        assert_eq!((os::page_size() - stride_of(0)) / stride_of(b), n - 1);
+        h.carve(b, n).unwrap();
+        assert_eq!(h.heap().free_count(b) as usize, n - 2);
+        assert!(h.carve(b, 1).is_none(), "the range is used up");
+    }
+
+    #[test]
     fn take_and_put_each_write_both_header_words() {
         // The layout of `header`: a used block has its seal first and its used tag in front of
         // the pointer; a free one has its link first and its seal in front of the pointer.
         let mut h = heap(1);
-        let a = h.carve(1).unwrap();
-        let b = h.carve(1).unwrap();
+        let a = h.carve(1, 1).unwrap();
+        let b = h.carve(1, 1).unwrap();
         assert!(h.put(a, 1, header::key()) && h.put(b, 1, header::key()));
         assert_eq!(
             b.tag(),
@@ -666,7 +726,7 @@ mod tests {
     #[test]
     fn a_clobbered_free_header_is_reported_not_followed() {
         let mut h = heap(1);
-        let a = h.carve(0).unwrap();
+        let a = h.carve(0, 1).unwrap();
         h.put(a, 0, header::key());
         let seal = a.tag();
         a.set_tag(0x4141_4141_4141_4141);
@@ -689,7 +749,7 @@ mod tests {
         let b = 6; // 1 KiB blocks: 63 a batch
         let n = LIMITS[b] as usize;
         let mut h = heap(3 * (n + 1) * stride_of(b) / os::page_size() + 2);
-        let blocks: std::vec::Vec<_> = (0..2 * n + 2).map(|_| h.carve(b).unwrap()).collect();
+        let blocks: std::vec::Vec<_> = (0..2 * n + 2).map(|_| h.carve(b, 1).unwrap()).collect();
         let mut handed = std::vec::Vec::new();
         for (i, &blk) in blocks.iter().enumerate() {
             if !h.put(blk, b, header::key()) {
@@ -736,7 +796,7 @@ mod tests {
             unsafe { owned.replace_range(mem, len) };
             owned
         };
-        let blocks: std::vec::Vec<_> = (0..2 * n).map(|_| other.carve(b).unwrap()).collect();
+        let blocks: std::vec::Vec<_> = (0..2 * n).map(|_| other.carve(b, 1).unwrap()).collect();
         assert!(other.handed_out(blocks[0]) && !mine.handed_out(blocks[0]));
         assert_eq!(
             header::decode(blocks[0].tag()),
@@ -817,7 +877,7 @@ mod tests {
     #[test]
     fn drained_blocks_leave_the_heap_and_adopted_ones_join_it() {
         let mut h = heap(2);
-        let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1).unwrap()).collect();
+        let blocks: std::vec::Vec<_> = (0..5).map(|_| h.carve(1, 1).unwrap()).collect();
         for &blk in &blocks {
             h.put(blk, 1, header::key());
         }
@@ -837,7 +897,7 @@ mod tests {
     fn a_replaced_range_leaves_its_rest_as_free_blocks() {
         let page = os::page_size();
         let mut h = heap(1);
-        assert!(h.carve(0).is_some());
+        assert!(h.carve(0, 1).is_some());
         let mem = os::map(page) as usize;
         unsafe { h.replace_range(mem, page) };
         // Everything after the first 32-byte block of the old page became free blocks.
@@ -850,7 +910,7 @@ mod tests {
             "{bytes} of {rest} bytes became blocks"
         );
         assert_eq!(
-            h.carve(0).unwrap().addr(),
+            h.carve(0, 1).unwrap().addr(),
             mem,
             "the new range is carved next"
         );

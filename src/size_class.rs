@@ -87,6 +87,24 @@ pub const fn batch_len(b: usize) -> usize {
     }
 }
 
+/// Bytes of fresh blocks a heap carves at a time for a bucket that has none free: a page's
+/// worth, as Kingsley's `morecore` cut a page into a bucket's blocks, so that a program that
+/// grows its heap takes malloc's slow path once per page instead of once per block.
+const CARVE_BYTES: usize = 4096;
+
+/// Blocks carved at a time in bucket `b` (see `CARVE_BYTES`): at least one, and never more
+/// than a batch, so that a carved run fits in a free list.
+pub const fn carve_len(b: usize) -> usize {
+    let n = CARVE_BYTES / stride_of(b);
+    if n == 0 {
+        1
+    } else if n > batch_len(b) {
+        batch_len(b)
+    } else {
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +166,22 @@ mod tests {
     fn largest_sizes_name_a_bucket_in_range() {
         assert_eq!(bucket_of(1 << 63), ALL_BUCKETS - 1);
         assert_eq!(bucket_of((1 << 62) + 1), ALL_BUCKETS - 1);
+    }
+
+    #[test]
+    fn a_carved_run_is_a_page_of_blocks_at_least_one_and_at_most_a_batch() {
+        for b in 0..SMALL_BUCKETS {
+            let n = carve_len(b);
+            assert!(n >= 1 && n <= batch_len(b), "bucket {b}: {n}");
+            assert!(
+                n * stride_of(b) <= CARVE_BYTES.max(stride_of(b)),
+                "bucket {b}: {n}"
+            );
+            assert!(
+                (n + 1) * stride_of(b) > CARVE_BYTES,
+                "bucket {b}: {n} leaves room"
+            );
+        }
+        assert_eq!(carve_len(2), 51, "80-byte strides");
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::header::{self, Carved};
 use crate::heap::{CHUNK, OwnedHeap};
-use crate::size_class::{SMALL_BUCKETS, stride_of};
+use crate::size_class::{SMALL_BUCKETS, carve_len, stride_of};
 use crate::{exchange, mapcache, mapping, os, purge, spans};
 
 /// `h`'s list of bucket `b` is over its limit: its blocks become the reserve, and the old
@@ -75,12 +75,17 @@ pub fn refill(h: &mut OwnedHeap, b: usize) -> bool {
     true
 }
 
-/// Carves a new used block of bucket `b`, renewing the heap's range when it is used up: its
-/// header, or None when the OS has no memory.
+/// Carves a new used block of bucket `b`, and up to a page's worth more onto its empty list
+/// (`carve_len`), renewing the heap's range when it is used up: the block's header, or None
+/// when the OS has no memory.
 #[inline(never)]
 pub fn carve(h: &mut OwnedHeap, b: usize) -> Option<Carved> {
-    h.carve(b)
-        .or_else(|| renew_range(h, stride_of(b)).then(|| h.carve(b)).flatten())
+    let most = carve_len(b);
+    h.carve(b, most).or_else(|| {
+        renew_range(h, stride_of(b))
+            .then(|| h.carve(b, most))
+            .flatten()
+    })
 }
 
 /// Replaces the heap's carving range with a span of purged memory or a new chunk from the OS,
