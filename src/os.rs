@@ -325,6 +325,17 @@ pub fn resident_pages(at: usize, vec: &mut [u8]) -> Option<usize> {
     (ok == 0).then(|| vec.iter().filter(|&&v| v & 1 != 0).count())
 }
 
+/// A monotonic clock in microseconds, for what takes time (a vDSO read, no system call).
+pub fn now_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into our timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
 /// A coarse monotonic clock in milliseconds (a vDSO read, no system call).
 pub fn now_ms() -> u64 {
     let mut ts = libc::timespec {

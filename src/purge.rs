@@ -30,12 +30,19 @@ static LAST_DECAY: AtomicU64 = AtomicU64::new(0);
 /// examines (free blocks among live ones) is not followed by one per hand-over.
 static KEPT_BY_PURGE: AtomicUsize = AtomicUsize::new(0);
 static LAST_PURGE: AtomicU64 = AtomicU64::new(0);
-/// Purges run so far (the JSON report's `os.purges`).
+/// Purges run so far, and the microseconds they took (the JSON report's `os.purges` and
+/// `os.purge_us`).
 static PURGES: AtomicU64 = AtomicU64::new(0);
+static PURGE_US: AtomicU64 = AtomicU64::new(0);
 
 /// How many purges have run.
 pub fn count() -> u64 {
     PURGES.load(Relaxed)
+}
+
+/// Microseconds spent purging so far.
+pub fn micros() -> u64 {
+    PURGE_US.load(Relaxed)
 }
 /// Bytes the last purge of everything could not release.
 static KEPT_BY_FULL_PURGE: AtomicUsize = AtomicUsize::new(0);
@@ -148,6 +155,7 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>, rest: Rest)
     if PURGING.swap(true, Acquire) {
         return None;
     }
+    let started = os::now_us();
     let now = os::now_ms() & STAMP_MASK;
     let mut piles = NO_PILES;
     if let Some(h) = h {
@@ -216,6 +224,7 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>, rest: Rest)
     KEPT_BY_PURGE.store(kept + left + if barren { rest_bytes } else { 0 }, Relaxed);
     LAST_PURGE.store(now, Relaxed);
     PURGES.fetch_add(1, Relaxed);
+    PURGE_US.fetch_add(os::now_us().wrapping_sub(started), Relaxed);
     PURGING.store(false, Release);
     Some(Purged {
         merged,

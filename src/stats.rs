@@ -83,8 +83,9 @@ pub struct Figures {
     pub released: u64,
     /// The process's peak resident set.
     pub peak_rss: u64,
-    /// Purges run (JSON only).
+    /// Purges run, and the microseconds they took (JSON only).
     pub purges: u64,
+    pub purge_us: u64,
 }
 
 /// What a report is made of, in the order it is written; a format writes each part.
@@ -251,7 +252,8 @@ impl<S: Sink> Format for Json<'_, S> {
         self.field("returned_bytes", returned as i64).w.str(", ");
         self.field("unmapped_bytes", f.unmapped as i64).w.str(", ");
         self.field("released_bytes", f.released as i64).w.str(", ");
-        self.field("purges", f.purges as i64).w.str("},\n  ");
+        self.field("purges", f.purges as i64).w.str(", ");
+        self.field("purge_us", f.purge_us as i64).w.str("},\n  ");
         self.field("peak_rss_bytes", f.peak_rss as i64)
             .w
             .str("\n}\n");
@@ -337,6 +339,7 @@ pub fn write_live_report<S: Sink>(w: &mut Writer<S>, json: bool) {
             released: release::RELEASED_BYTES.load(Relaxed) as u64,
             peak_rss: os::peak_rss_bytes(),
             purges: purge::count(),
+            purge_us: purge::micros(),
         }
     };
     write_report(
@@ -422,6 +425,7 @@ mod tests {
         released: 4096,
         peak_rss: 3 << 20,
         purges: 2,
+        purge_us: 350,
     };
 
     fn report_x(
@@ -601,6 +605,8 @@ mod tests {
         assert_eq!(v["peak_used_bytes"], 4096);
         assert_eq!(v["os"]["obtained_bytes"], 1 << 20);
         assert_eq!(v["os"]["returned_bytes"], 12288);
+        assert_eq!(v["os"]["purges"], 2);
+        assert_eq!(v["os"]["purge_us"], 350);
         assert_eq!(v["peak_rss_bytes"], 3 << 20);
         for (v, heaps, exchange) in [
             (json(2, active, empty), 2, 0),
