@@ -327,24 +327,25 @@ pub fn resident_pages(at: usize, vec: &mut [u8]) -> Option<usize> {
 
 /// A monotonic clock in microseconds, for what takes time (a vDSO read, no system call).
 pub fn now_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into our timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+    let (s, ns) = clock(libc::CLOCK_MONOTONIC);
+    s * 1_000_000 + ns / 1000
 }
 
 /// A coarse monotonic clock in milliseconds (a vDSO read, no system call).
 pub fn now_ms() -> u64 {
+    let (s, ns) = clock(libc::CLOCK_MONOTONIC_COARSE);
+    s * 1000 + ns / 1_000_000
+}
+
+/// Seconds and nanoseconds of clock `id`.
+fn clock(id: libc::clockid_t) -> (u64, u64) {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into our timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    (ts.tv_sec as u64, ts.tv_nsec as u64)
 }
 
 pub fn getpid() -> i32 {

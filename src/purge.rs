@@ -25,13 +25,17 @@ static PURGING: AtomicBool = AtomicBool::new(false);
 /// When (coarse milliseconds) the last purge of old batches started.
 static LAST_DECAY: AtomicU64 = AtomicU64::new(0);
 /// How long (ms) the next purge of old batches waits at least, whatever the delay: `PACE`
-/// times what the last one took when it was barren, else 0.
+/// times what the last one took when it was barren and examined all there was, else 0.
 static DECAY_PAUSE: AtomicU64 = AtomicU64::new(0);
-/// A barren decay (it kept most of what it examined: free blocks among live ones) is followed
-/// by none for this many times as long as it took, so that such decays take at most about a
-/// tenth of the time of the threads that run them. Without it, a short delay (0: "at the next
-/// chance") had every tick of the coarse clock sort the same kept blocks again: with 14-17 MB
-/// of them, the Rust benchmark spent 112 of its 113 s purging (`t_purge_rate`'s "decay").
+/// A barren decay (it kept most of what it examined: free blocks among live ones) that left
+/// less alone than it examined (batches not old yet) is followed by none for this many times
+/// as long as it took, so that such decays take at most about a tenth of the time of the
+/// threads that run them. Without the pause, a short delay (0: "at the next chance") had every
+/// tick of the coarse clock sort the same kept blocks again: with 14-17 MB of them, the Rust
+/// benchmark spent 112 of its 113 s purging (`t_purge_rate`'s "decay"). A decay that left more
+/// alone is not followed by a pause: what it left is old at the next delay, and the next decay
+/// examines that. (Paused too, a decay that found a GiB just freed and examined only the
+/// caller's lists held back the purge of that GiB, `t_purge.sh`.)
 const PACE: u64 = 10;
 /// Bytes the exchange held after the last purge that the purge saw (what it could not release
 /// and what it left to earlier purges' judgement), and the stamp clock when it ran. The next
@@ -101,7 +105,7 @@ pub fn maybe_decay(h: Option<&mut OwnedHeap>) {
     if exchange::bytes() != 0 {
         let old = |now: u64, stamp: u64| now.wrapping_sub(stamp) & STAMP_MASK >= delay;
         if let Some(done) = purge(old, h, Rest::Old(delay)) {
-            let pause = if done.barren {
+            let pause = if done.barren && done.left <= done.examined {
                 PACE * done.micros / 1000
             } else {
                 0
@@ -157,6 +161,9 @@ struct Purged {
     merged: usize,
     /// Bytes it had no room to examine.
     rest_bytes: usize,
+    /// Bytes it examined, and bytes of batches it left alone (not picked).
+    examined: usize,
+    left: usize,
     /// It kept more than half of what it examined.
     barren: bool,
     /// Microseconds it took.
@@ -246,6 +253,8 @@ fn purge(pick: impl Fn(u64, u64) -> bool, h: Option<&mut OwnedHeap>, rest: Rest)
     Some(Purged {
         merged,
         rest_bytes,
+        examined,
+        left,
         barren,
         micros,
     })
